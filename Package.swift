@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Docket",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "docketd", targets: ["docketd"]),
+        .executable(name: "docket", targets: ["docket"]),
+        .library(name: "DocketClient", targets: ["DocketClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // Message types, the JSON codec and line framing. Pure: no I/O, no Foundation.
+        .target(name: "DocketProtocol"),
+        // The SQLite schema, migrations and every SQL statement.
+        .target(name: "DocketStore", dependencies: ["CSQLite", "DocketProtocol"]),
+        // The socket server, dispatch, group commit, claim waiters, deadlines, shutdown.
+        .target(
+            name: "DocketServer",
+            dependencies: [
+                "DocketProtocol", "DocketStore", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "DocketClient",
+            dependencies: [
+                "DocketProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "docketd",
+            dependencies: [
+                "DocketServer", "DocketStore", "DocketClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "docket",
+            dependencies: [
+                "DocketClient", "DocketProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"]),
+        .testTarget(name: "DocketServerTests", dependencies: ["DocketServer", "DocketStore", "DocketProtocol"]),
+        .testTarget(
+            name: "DocketEndToEndTests",
+            dependencies: ["DocketClient", "DocketProtocol"],
+            resources: [.copy("Vectors")]
+        ),
+    ]
+)

@@ -1,0 +1,112 @@
+import DocketProtocol
+import NIOCore
+import NIOPosix
+
+/// One connection to `docketd`. Requests may be sent concurrently: they are pipelined on the
+/// socket and each caller gets its own answer (the daemon answers in request order).
+public final class DocketConnection: Sendable {
+    private let channel: any Channel
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    /// Connects to the daemon's Unix socket.
+    public static func connect(
+        socketPath: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> DocketConnection {
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ResponseHandler())
+                    }
+                }
+                .connect(unixDomainSocketPath: socketPath)
+                .get()
+            return DocketConnection(channel: channel)
+        } catch {
+            throw DocketClientError.cannotConnect(path: socketPath, reason: "\(error)")
+        }
+    }
+
+    /// Sends one request object and returns the daemon's answer object (`ok` true or false).
+    public func send(_ request: JSONValue) async throws -> JSONValue {
+        var writer = JSONWriter()
+        writer.value(request)
+        return try await send(line: writer.bytes)
+    }
+
+    /// Sends one raw request line (the newline is added) and returns the answer.
+    public func send(line: [UInt8]) async throws -> JSONValue {
+        let promise = channel.eventLoop.makePromise(of: JSONValue.self)
+        var bytes = line
+        bytes.append(UInt8(ascii: "\n"))
+        channel.writeAndFlush(ResponseHandler.Outbound(bytes: bytes, answer: promise)).cascadeFailure(to: promise)
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Matches answer lines to the requests waiting for them, first in first out.
+final class ResponseHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = Outbound
+    typealias OutboundOut = ByteBuffer
+
+    struct Outbound {
+        var bytes: [UInt8]
+        var answer: EventLoopPromise<JSONValue>
+    }
+
+    private var waiting = CircularBuffer<EventLoopPromise<JSONValue>>()
+    private var buffer: ByteBuffer?
+    private var scanned = 0
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let outbound = unwrapOutboundIn(data)
+        waiting.append(outbound.answer)
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: outbound.bytes)), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+        while var current = buffer {
+            guard case .line(let length, let terminator) =
+                LineFramer.nextLine(in: current.readableBytesView, from: scanned, limit: Int.max - 1)
+            else {
+                scanned = current.readableBytes
+                return
+            }
+            let line = current.readSlice(length: length)!
+            current.moveReaderIndex(forwardBy: terminator)
+            buffer = current.readableBytes > 0 ? current : nil
+            scanned = 0
+            deliver(line)
+        }
+    }
+
+    private func deliver(_ line: ByteBuffer) {
+        guard let answer = waiting.popFirst() else { return }
+        do {
+            let value = try JSONParser.parse(line.readableBytesView, maximumDepth: 256)
+            guard case .object = value else { throw DocketClientError.invalidResponse(String(buffer: line)) }
+            answer.succeed(value)
+        } catch {
+            answer.fail(DocketClientError.invalidResponse(String(buffer: line)))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        while let answer = waiting.popFirst() { answer.fail(DocketClientError.connectionClosed) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,53 @@
+/// What the daemon answers to one request, before it is encoded as a line.
+public enum Reply: Sendable, Equatable {
+    case pong
+    case hello(ServerInfo)
+    /// `progress`, `complete`, `fail`, `cancel`, `retry`.
+    case job(Job)
+    case enqueued(Job, created: Bool)
+    /// `nil` when no job became eligible within `wait_ms` (or the daemon is draining).
+    case claimed(Job?)
+    case found(Job, events: [JobEvent]?)
+    case listed([Job], next: Int64?)
+    case stats(Statistics)
+    case failure(ProtocolError)
+}
+
+public struct ServerInfo: Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public var limits: Limits
+
+    public init(name: String = "docketd", version: String, limits: Limits) {
+        self.name = name
+        self.version = version
+        self.limits = limits
+    }
+}
+
+public struct Statistics: Sendable, Equatable {
+    /// Job counts by queue, then by state; states with no jobs are left out.
+    public var queues: [(queue: String, counts: [(state: JobState, count: Int64)])]
+    public var connections: Int
+    public var waitingClaims: Int
+    public var uptimeMs: Int64
+
+    public init(
+        queues: [(queue: String, counts: [(state: JobState, count: Int64)])], connections: Int, waitingClaims: Int,
+        uptimeMs: Int64
+    ) {
+        self.queues = queues
+        self.connections = connections
+        self.waitingClaims = waitingClaims
+        self.uptimeMs = uptimeMs
+    }
+
+    public static func == (lhs: Statistics, rhs: Statistics) -> Bool {
+        lhs.connections == rhs.connections && lhs.waitingClaims == rhs.waitingClaims && lhs.uptimeMs == rhs.uptimeMs
+            && lhs.queues.count == rhs.queues.count
+            && zip(lhs.queues, rhs.queues).allSatisfy {
+                $0.queue == $1.queue && $0.counts.map(\.state) == $1.counts.map(\.state)
+                    && $0.counts.map(\.count) == $1.counts.map(\.count)
+            }
+    }
+}

@@ -1,0 +1,186 @@
+/// One decoded request line: the echoed `id` and the validated operation.
+public struct Request: Sendable, Equatable {
+    public var id: JSONValue?
+    public var operation: Operation
+
+    public init(id: JSONValue?, operation: Operation) {
+        self.id = id
+        self.operation = operation
+    }
+}
+
+/// Every op the daemon serves, with its fields validated and defaults not yet applied where
+/// the default depends on the stored job (the lease of `progress`, say).
+public enum Operation: Sendable, Equatable {
+    case hello(client: String?)
+    case ping
+    case enqueue(EnqueueRequest)
+    case claim(ClaimRequest)
+    case progress(ProgressRequest)
+    case complete(CompleteRequest)
+    case fail(FailRequest)
+    case cancel(JobVersion)
+    case retry(JobVersion)
+    case get(GetRequest)
+    case list(ListRequest)
+    case stats
+
+    /// The op's name on the wire.
+    public var name: String {
+        switch self {
+        case .hello: return "hello"
+        case .ping: return "ping"
+        case .enqueue: return "enqueue"
+        case .claim: return "claim"
+        case .progress: return "progress"
+        case .complete: return "complete"
+        case .fail: return "fail"
+        case .cancel: return "cancel"
+        case .retry: return "retry"
+        case .get: return "get"
+        case .list: return "list"
+        case .stats: return "stats"
+        }
+    }
+
+    /// Whether the op changes the store and so goes through the single writer.
+    public var isWrite: Bool {
+        switch self {
+        case .enqueue, .claim, .progress, .complete, .fail, .cancel, .retry: return true
+        case .hello, .ping, .get, .list, .stats: return false
+        }
+    }
+}
+
+/// The fence every change to an existing job carries.
+public struct JobVersion: Sendable, Equatable {
+    public var job: Int64
+    public var version: Int64
+
+    public init(job: Int64, version: Int64) {
+        self.job = job
+        self.version = version
+    }
+}
+
+/// When a new job becomes eligible.
+public enum RunAt: Sendable, Equatable {
+    case now
+    case at(Int64)
+    case after(milliseconds: Int64)
+
+    public func resolve(now: Int64) -> Int64 {
+        switch self {
+        case .now: return now
+        case .at(let time): return time
+        case .after(let delay): return now + delay
+        }
+    }
+}
+
+public struct EnqueueRequest: Sendable, Equatable {
+    public var queue: String
+    public var payload: RawJSON
+    public var priority: Int64
+    public var runAt: RunAt
+    public var maxAttempts: Int64
+    public var backoffInitialMs: Int64
+    public var backoffMaxMs: Int64
+    public var uniqueKey: String?
+
+    public init(
+        queue: String, payload: RawJSON = .null, priority: Int64 = 0, runAt: RunAt = .now,
+        maxAttempts: Int64 = Defaults.maxAttempts, backoffInitialMs: Int64 = Defaults.backoffInitialMs,
+        backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil
+    ) {
+        self.queue = queue
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.backoffInitialMs = backoffInitialMs
+        self.backoffMaxMs = backoffMaxMs
+        self.uniqueKey = uniqueKey
+    }
+}
+
+public struct ClaimRequest: Sendable, Equatable {
+    /// One or more queues; the best eligible job across all of them is taken.
+    public var queues: [String]
+    public var leaseMs: Int64
+    /// 0 answers at once; more parks the claim until a job is eligible or the time is up.
+    public var waitMs: Int64
+    public var worker: String?
+
+    public init(queues: [String], leaseMs: Int64 = Defaults.leaseMs, waitMs: Int64 = 0, worker: String? = nil) {
+        self.queues = queues
+        self.leaseMs = leaseMs
+        self.waitMs = waitMs
+        self.worker = worker
+    }
+}
+
+public struct ProgressRequest: Sendable, Equatable {
+    public var fence: JobVersion
+    /// `nil` leaves the stored progress as it is.
+    public var progress: RawJSON?
+    /// `nil` renews by the lease length of the claim.
+    public var leaseMs: Int64?
+
+    public init(fence: JobVersion, progress: RawJSON? = nil, leaseMs: Int64? = nil) {
+        self.fence = fence
+        self.progress = progress
+        self.leaseMs = leaseMs
+    }
+}
+
+public struct CompleteRequest: Sendable, Equatable {
+    public var fence: JobVersion
+    public var result: RawJSON
+
+    public init(fence: JobVersion, result: RawJSON = .null) {
+        self.fence = fence
+        self.result = result
+    }
+}
+
+public struct FailRequest: Sendable, Equatable {
+    public var fence: JobVersion
+    public var error: RawJSON
+    /// False fails the job for good even when attempts remain.
+    public var retry: Bool
+    /// Overrides the backoff (no jitter) when set.
+    public var retryInMs: Int64?
+
+    public init(fence: JobVersion, error: RawJSON = .null, retry: Bool = true, retryInMs: Int64? = nil) {
+        self.fence = fence
+        self.error = error
+        self.retry = retry
+        self.retryInMs = retryInMs
+    }
+}
+
+public struct GetRequest: Sendable, Equatable {
+    public var job: Int64
+    public var events: Bool
+
+    public init(job: Int64, events: Bool = false) {
+        self.job = job
+        self.events = events
+    }
+}
+
+public struct ListRequest: Sendable, Equatable {
+    public var queue: String?
+    public var state: JobState?
+    public var limit: Int64
+    /// Only jobs with a greater id: the `next` cursor of the previous page.
+    public var after: Int64?
+
+    public init(queue: String? = nil, state: JobState? = nil, limit: Int64 = Defaults.listLimit, after: Int64? = nil) {
+        self.queue = queue
+        self.state = state
+        self.limit = limit
+        self.after = after
+    }
+}

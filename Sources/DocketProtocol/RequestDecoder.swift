@@ -1,0 +1,224 @@
+/// Turns one request line into a validated `Request`, or an error answer naming the problem.
+public struct RequestDecoder: Sendable {
+    public var limits: Limits
+
+    public init(limits: Limits = .standard) {
+        self.limits = limits
+    }
+
+    /// A rejected line: the `id` to echo (when one could be read) and the error to send.
+    public struct Rejection: Error, Sendable, Equatable {
+        public var id: JSONValue?
+        public var error: ProtocolError
+    }
+
+    public func decode(_ line: some Collection<UInt8>) -> Result<Request, Rejection> {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(line)
+        } catch {
+            return .failure(Rejection(id: nil, error: .badRequest("invalid JSON: \(error.message) at byte \(error.offset)")))
+        }
+        guard case .object(let object) = value else {
+            return .failure(Rejection(id: nil, error: .badRequest("a request must be a JSON object, not \(value.typeName)")))
+        }
+        let id = object["id"]
+        if let id, !id.isScalar {
+            return .failure(Rejection(id: nil, error: .badRequest("field 'id' must be a string, number, boolean or null")))
+        }
+        do {
+            let fields = Fields(object: object, limits: limits)
+            return .success(Request(id: id, operation: try decodeOperation(fields)))
+        } catch {
+            return .failure(Rejection(id: id, error: error))
+        }
+    }
+
+    func decodeOperation(_ f: Fields) throws(ProtocolError) -> Operation {
+        guard let opValue = f.object["op"] else { throw .badRequest("field 'op' is missing") }
+        guard case .string(let op) = opValue else { throw .badRequest("field 'op' must be a string") }
+        switch op {
+        case "hello":
+            return .hello(client: try f.optionalString("client", maxBytes: limits.maxNameBytes))
+        case "ping":
+            return .ping
+        case "enqueue":
+            return .enqueue(try decodeEnqueue(f))
+        case "claim":
+            return .claim(try decodeClaim(f))
+        case "progress":
+            let leaseMs = try f.optionalInt("lease_ms", in: 1...limits.maxLeaseMs)
+            let progress = f.object["progress"].map(RawJSON.init)
+            return .progress(ProgressRequest(fence: try f.fence(), progress: progress, leaseMs: leaseMs))
+        case "complete":
+            return .complete(CompleteRequest(fence: try f.fence(), result: f.json("result")))
+        case "fail":
+            return .fail(
+                FailRequest(
+                    fence: try f.fence(), error: f.json("error"), retry: try f.optionalBool("retry") ?? true,
+                    retryInMs: try f.optionalInt("retry_in_ms", in: 0...limits.maxDelayMs)))
+        case "cancel":
+            return .cancel(try f.fence())
+        case "retry":
+            return .retry(try f.fence())
+        case "get":
+            return .get(GetRequest(job: try f.jobID(), events: try f.optionalBool("events") ?? false))
+        case "list":
+            var stateFilter: JobState?
+            if let state = try f.optionalString("state", maxBytes: 32) {
+                guard let parsed = JobState(rawValue: state) else {
+                    throw .badRequest(
+                        "field 'state' must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                stateFilter = parsed
+            }
+            return .list(
+                ListRequest(
+                    queue: try f.optionalName("queue"), state: stateFilter,
+                    limit: try f.optionalInt("limit", in: 1...limits.maxListLimit) ?? Defaults.listLimit,
+                    after: try f.optionalInt("after", in: 0...Int64.max)))
+        case "stats":
+            return .stats
+        default:
+            throw ProtocolError(.unknownOp, "unknown op \"\(op)\"; see the `hello` op and protocol/README.md for the list")
+        }
+    }
+
+    func decodeEnqueue(_ f: Fields) throws(ProtocolError) -> EnqueueRequest {
+        let queue = try f.name("queue")
+        var runAt = RunAt.now
+        let delay = try f.optionalInt("delay_ms", in: 0...limits.maxDelayMs)
+        if let text = try f.optionalString("run_at", maxBytes: 64) {
+            guard delay == nil else { throw .badRequest("give 'run_at' or 'delay_ms', not both") }
+            guard let time = Timestamp.parse(text) else {
+                throw .badRequest("field 'run_at' must be an RFC 3339 time such as 2026-11-23T06:00:00.000Z")
+            }
+            runAt = .at(time)
+        } else if let delay {
+            runAt = .after(milliseconds: delay)
+        }
+        var initial = Defaults.backoffInitialMs
+        var maximum = Defaults.backoffMaxMs
+        if let backoff = f.object["backoff"] {
+            guard case .object(let inner) = backoff else { throw .badRequest("field 'backoff' must be an object") }
+            let b = Fields(object: inner, limits: limits, prefix: "backoff.")
+            initial = try b.optionalInt("initial_ms", in: 0...limits.maxDelayMs) ?? initial
+            maximum = try b.optionalInt("max_ms", in: 0...limits.maxDelayMs) ?? max(maximum, initial)
+            guard maximum >= initial else { throw .badRequest("field 'backoff.max_ms' must be at least 'backoff.initial_ms'") }
+        }
+        return EnqueueRequest(
+            queue: queue, payload: f.json("payload"),
+            priority: try f.optionalInt("priority", in: Int64(Int32.min)...Int64(Int32.max)) ?? 0, runAt: runAt,
+            maxAttempts: try f.optionalInt("max_attempts", in: 1...limits.maxAttempts) ?? Defaults.maxAttempts,
+            backoffInitialMs: initial, backoffMaxMs: maximum,
+            uniqueKey: try f.optionalString("unique_key", maxBytes: limits.maxNameBytes))
+    }
+
+    func decodeClaim(_ f: Fields) throws(ProtocolError) -> ClaimRequest {
+        var queues: [String]
+        if let list = f.object["queues"] {
+            guard f.object["queue"] == nil else { throw .badRequest("give 'queue' or 'queues', not both") }
+            guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxClaimQueues else {
+                throw .badRequest("field 'queues' must be an array of 1 to \(limits.maxClaimQueues) queue names")
+            }
+            queues = []
+            for item in items {
+                guard case .string(let name) = item, Fields.isValidName(name, maxBytes: limits.maxNameBytes) else {
+                    throw .badRequest("field 'queues' must hold queue names (1 to \(limits.maxNameBytes) bytes, no control characters)")
+                }
+                if !queues.contains(name) { queues.append(name) }
+            }
+        } else {
+            queues = [try f.name("queue")]
+        }
+        return ClaimRequest(
+            queues: queues, leaseMs: try f.optionalInt("lease_ms", in: 1...limits.maxLeaseMs) ?? Defaults.leaseMs,
+            waitMs: try f.optionalInt("wait_ms", in: 0...limits.maxWaitMs) ?? 0,
+            worker: try f.optionalString("worker", maxBytes: limits.maxNameBytes))
+    }
+}
+
+/// Typed access to a request's members, each failure naming the field and what it must be.
+struct Fields {
+    let object: JSONObject
+    let limits: Limits
+    var prefix = ""
+
+    func int(_ key: String, in range: ClosedRange<Int64>) throws(ProtocolError) -> Int64 {
+        guard let value = object[key] else { throw .badRequest("field '\(prefix)\(key)' is missing") }
+        return try checkedInt(key, value, in: range)
+    }
+
+    func optionalInt(_ key: String, in range: ClosedRange<Int64>) throws(ProtocolError) -> Int64? {
+        guard let value = object[key], !value.isNull else { return nil }
+        return try checkedInt(key, value, in: range)
+    }
+
+    private func checkedInt(_ key: String, _ value: JSONValue, in range: ClosedRange<Int64>) throws(ProtocolError) -> Int64 {
+        guard case .number(let text) = value else {
+            throw .badRequest("field '\(prefix)\(key)' must be an integer, not \(value.typeName)")
+        }
+        guard let number = Int64(text), range.contains(number) else {
+            let isInteger = !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+            throw .badRequest(
+                isInteger
+                    ? "field '\(prefix)\(key)' must be between \(range.lowerBound) and \(range.upperBound)"
+                    : "field '\(prefix)\(key)' must be an integer (no fraction or exponent)")
+        }
+        return number
+    }
+
+    func optionalBool(_ key: String) throws(ProtocolError) -> Bool? {
+        guard let value = object[key], !value.isNull else { return nil }
+        guard case .bool(let flag) = value else {
+            throw .badRequest("field '\(prefix)\(key)' must be true or false, not \(value.typeName)")
+        }
+        return flag
+    }
+
+    func optionalString(_ key: String, maxBytes: Int) throws(ProtocolError) -> String? {
+        guard let value = object[key], !value.isNull else { return nil }
+        guard case .string(let text) = value else {
+            throw .badRequest("field '\(prefix)\(key)' must be a string, not \(value.typeName)")
+        }
+        guard text.utf8.count <= maxBytes else {
+            throw .badRequest("field '\(prefix)\(key)' must be at most \(maxBytes) bytes")
+        }
+        return text
+    }
+
+    /// A queue name: 1 to `maxNameBytes` bytes of UTF-8 without control characters.
+    func name(_ key: String) throws(ProtocolError) -> String {
+        guard let name = try optionalName(key) else { throw .badRequest("field '\(prefix)\(key)' is missing") }
+        return name
+    }
+
+    func optionalName(_ key: String) throws(ProtocolError) -> String? {
+        guard let text = try optionalString(key, maxBytes: limits.maxNameBytes) else { return nil }
+        guard Self.isValidName(text, maxBytes: limits.maxNameBytes) else {
+            throw .badRequest("field '\(prefix)\(key)' must be 1 to \(limits.maxNameBytes) bytes with no control characters")
+        }
+        return text
+    }
+
+    static func isValidName(_ text: String, maxBytes: Int) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxBytes && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    /// Any JSON value; an absent member is `null`.
+    func json(_ key: String) -> RawJSON {
+        object[key].map(RawJSON.init) ?? .null
+    }
+
+    func jobID() throws(ProtocolError) -> Int64 {
+        try int("job", in: 1...Int64.max)
+    }
+
+    func fence() throws(ProtocolError) -> JobVersion {
+        let job = try jobID()
+        guard object["version"] != nil else {
+            throw .badRequest("field 'version' is missing: send the version you last saw (from claim or get)")
+        }
+        return JobVersion(job: job, version: try int("version", in: 1...Int64.max))
+    }
+}

@@ -1,0 +1,180 @@
+/// Encodes replies as response lines (`\n`-terminated compact JSON).
+public enum ResponseEncoder {
+    public static func encode(id: JSONValue?, reply: Reply) -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: 512)
+        w.beginObject()
+        if let id {
+            w.key("id")
+            w.value(id)
+        }
+        if case .failure(let error) = reply {
+            w.key("ok")
+            w.bool(false)
+            w.key("error")
+            writeError(&w, error)
+        } else {
+            w.key("ok")
+            w.bool(true)
+            writeBody(&w, reply)
+        }
+        w.endObject()
+        var bytes = w.bytes
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    static func writeBody(_ w: inout JSONWriter, _ reply: Reply) {
+        switch reply {
+        case .pong, .failure:
+            break
+        case .hello(let info):
+            w.key("server")
+            w.beginObject()
+            w.key("name")
+            w.string(info.name)
+            w.key("version")
+            w.string(info.version)
+            w.endObject()
+            w.key("protocol")
+            w.int(1)
+            w.key("limits")
+            w.beginObject()
+            w.key("max_line_bytes")
+            w.int(Int64(info.limits.maxLineBytes))
+            w.key("max_lease_ms")
+            w.int(info.limits.maxLeaseMs)
+            w.key("max_wait_ms")
+            w.int(info.limits.maxWaitMs)
+            w.endObject()
+        case .job(let job):
+            w.key("job")
+            writeJob(&w, job)
+        case .enqueued(let job, let created):
+            w.key("job")
+            writeJob(&w, job)
+            w.key("created")
+            w.bool(created)
+        case .claimed(let job):
+            w.key("job")
+            if let job { writeJob(&w, job) } else { w.null() }
+        case .found(let job, let events):
+            w.key("job")
+            writeJob(&w, job)
+            if let events {
+                w.key("events")
+                w.beginArray()
+                for event in events { writeEventBody(&w, event) }
+                w.endArray()
+            }
+        case .listed(let jobs, let next):
+            w.key("jobs")
+            w.beginArray()
+            for job in jobs { writeJob(&w, job) }
+            w.endArray()
+            w.key("next")
+            if let next { w.int(next) } else { w.null() }
+        case .stats(let stats):
+            w.key("queues")
+            w.beginObject()
+            for entry in stats.queues {
+                w.key(entry.queue)
+                w.beginObject()
+                for count in entry.counts {
+                    w.key(count.state.rawValue)
+                    w.int(count.count)
+                }
+                w.endObject()
+            }
+            w.endObject()
+            w.key("connections")
+            w.int(Int64(stats.connections))
+            w.key("waiting_claims")
+            w.int(Int64(stats.waitingClaims))
+            w.key("uptime_ms")
+            w.int(stats.uptimeMs)
+        }
+    }
+
+    static func writeError(_ w: inout JSONWriter, _ error: ProtocolError) {
+        w.beginObject()
+        w.key("code")
+        w.string(error.code.rawValue)
+        w.key("message")
+        w.string(error.message)
+        if let job = error.job {
+            w.key("job")
+            w.beginObject()
+            w.key("id")
+            w.int(job.id)
+            w.key("version")
+            w.int(job.version)
+            w.key("state")
+            w.string(job.state.rawValue)
+            w.endObject()
+        }
+        w.endObject()
+    }
+
+    public static func writeJob(_ w: inout JSONWriter, _ job: Job) {
+        w.beginObject()
+        w.key("id")
+        w.int(job.id)
+        w.key("queue")
+        w.string(job.queue)
+        w.key("state")
+        w.string(job.state.rawValue)
+        w.key("version")
+        w.int(job.version)
+        w.key("priority")
+        w.int(job.priority)
+        w.key("payload")
+        w.raw(job.payload)
+        w.key("attempt")
+        w.int(job.attempt)
+        w.key("max_attempts")
+        w.int(job.maxAttempts)
+        w.key("run_at")
+        w.string(Timestamp.format(milliseconds: job.runAt))
+        w.key("created_at")
+        w.string(Timestamp.format(milliseconds: job.createdAt))
+        w.key("updated_at")
+        w.string(Timestamp.format(milliseconds: job.updatedAt))
+        w.key("lease_expires_at")
+        if let lease = job.leaseExpiresAt { w.string(Timestamp.format(milliseconds: lease)) } else { w.null() }
+        w.key("worker")
+        if let worker = job.worker { w.string(worker) } else { w.null() }
+        w.key("progress")
+        w.raw(job.progress ?? .null)
+        w.key("result")
+        w.raw(job.result ?? .null)
+        w.key("last_error")
+        w.raw(job.lastError ?? .null)
+        w.key("unique_key")
+        if let key = job.uniqueKey { w.string(key) } else { w.null() }
+        w.endObject()
+    }
+
+    /// The `{"seq", "at", …}` object of an event, as in `get` and inside watch lines.
+    public static func writeEventBody(_ w: inout JSONWriter, _ event: JobEvent) {
+        w.beginObject()
+        w.key("seq")
+        w.int(event.seq)
+        w.key("at")
+        w.string(Timestamp.format(milliseconds: event.at))
+        w.key("job")
+        w.int(event.job)
+        w.key("queue")
+        w.string(event.queue)
+        w.key("type")
+        w.string(event.kind.rawValue)
+        w.key("version")
+        w.int(event.version)
+        w.key("state")
+        w.string(event.state.rawValue)
+        w.key("data")
+        w.raw(event.data ?? .null)
+        w.key("peer")
+        if let peer = event.peer { w.string(peer) } else { w.null() }
+        w.endObject()
+    }
+}

@@ -1,0 +1,255 @@
+import DocketProtocol
+import DocketStore
+import Logging
+import NIOCore
+
+/// One client connection: decodes request lines, routes each to the writer or a reader, and
+/// writes the answers back in the order the requests arrived.
+///
+/// Changes go to the writer as soon as they arrive (the writer keeps their order), so a
+/// pipelining client gets them into one group commit. A read waits until the changes sent
+/// before it on this connection are answered, and changes after a read wait for it, so
+/// every answer reflects exactly the requests before it.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private struct Slot {
+        var response: [UInt8]?
+        /// A claim answer that, if it cannot be delivered, must give the job back.
+        var claimed: JobVersion?
+        var closeAfter = false
+    }
+
+    private let server: ServerContext
+    private var context: ChannelHandlerContext!
+    private var origin = ConnectionOrigin(peer: nil)
+    /// Answers not yet written, in request order; `firstSequence` numbers the first one.
+    private var slots = CircularBuffer<Slot>()
+    private var firstSequence = 0
+    private var waitingToStart = CircularBuffer<(sequence: Int, request: Request)>()
+    private var changesInFlight = 0
+    private var readInFlight = false
+    /// Set after a `too_large` line: nothing more is read from this connection.
+    private var refusing = false
+    private var inputClosed = false
+    private var readHeld = false
+
+    init(server: ServerContext) {
+        self.server = server
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        origin = ConnectionOrigin(peer: PeerCredentials.of(context.channel)?.label)
+        server.register(context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        origin.markClosed()
+        server.unregister(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refusing else { return }
+        switch unwrapInboundIn(data) {
+        case .tooLarge:
+            refusing = true
+            let error = ProtocolError(
+                .tooLarge, "request line is longer than \(server.info.limits.maxLineBytes) bytes; the connection will close")
+            append(Slot(response: ResponseEncoder.encode(id: nil, reply: .failure(error)), closeAfter: true))
+        case .line(let line):
+            switch server.decoder.decode(line.readableBytesView) {
+            case .failure(let rejection):
+                append(Slot(response: ResponseEncoder.encode(id: rejection.id, reply: .failure(rejection.error))))
+            case .success(let request):
+                accept(request)
+            }
+        }
+        flushReadyAnswers()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            // The client half-closed (`socat -`, `nc -N`): answer what it sent, then close.
+            inputClosed = true
+            closeIfDone()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        server.logger.debug("connection error", metadata: ["error": "\(error)", "peer": "\(origin.peer ?? "?")"])
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if slots.count >= server.maxOutstandingPerConnection {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Closes once every answer so far is written: used when the daemon shuts down.
+    func closeWhenIdle() {
+        refusing = true
+        inputClosed = true
+        closeIfDone()
+    }
+
+    // MARK: Requests
+
+    private func accept(_ request: Request) {
+        switch request.operation {
+        case .hello:
+            append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .hello(server.info))))
+        case .ping:
+            append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .pong)))
+        default:
+            if server.isDraining {
+                let error = ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")
+                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                return
+            }
+            waitingToStart.append((firstSequence + slots.count, request))
+            append(Slot())
+            startRequests()
+        }
+    }
+
+    private func append(_ slot: Slot) {
+        slots.append(slot)
+    }
+
+    /// Starts waiting requests in order while the ordering rule allows.
+    private func startRequests() {
+        while let next = waitingToStart.first {
+            if next.request.operation.isWrite {
+                guard !readInFlight else { return }
+                changesInFlight += 1
+                submitChange(next.request, sequence: next.sequence)
+            } else {
+                guard !readInFlight, changesInFlight == 0 else { return }
+                readInFlight = true
+                submitRead(next.request, sequence: next.sequence)
+            }
+            waitingToStart.removeFirst()
+        }
+    }
+
+    private func submitChange(_ request: Request, sequence: Int) {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let id = request.id
+        server.writer.submit(
+            WriteCommand(action: .operation(request.operation), origin: origin) { reply in
+                eventLoop.execute {
+                    bound.value.changesInFlight -= 1
+                    bound.value.answer(sequence, id: id, reply: reply)
+                }
+            })
+    }
+
+    private func submitRead(_ request: Request, sequence: Int) {
+        let server = self.server
+        let connections = server.connectionCount
+        let waiting = server.writer.waitingClaims
+        let operation = request.operation
+        let future = server.readers.run(on: context.eventLoop) { reader throws(StoreError) -> Reply in
+            switch operation {
+            case .get(let get):
+                guard let job = try reader.job(get.job) else { throw .jobNotFound(get.job) }
+                return .found(job, events: get.events ? try reader.events(ofJob: get.job) : nil)
+            case .list(let list):
+                let page = try reader.list(list)
+                return .listed(page.jobs, next: page.next)
+            case .stats:
+                return .stats(
+                    Statistics(
+                        queues: try reader.counts(), connections: connections, waitingClaims: waiting,
+                        uptimeMs: server.clock.now() - server.startedAt))
+            default:
+                return .failure(ProtocolError(.internal, "\(operation.name) is not a read"))
+            }
+        }
+        let id = request.id
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let handler = bound.value
+            handler.readInFlight = false
+            switch result {
+            case .success(let reply): handler.answer(sequence, id: id, reply: reply)
+            case .failure: handler.answer(sequence, id: id, reply: .failure(ProtocolError(.shuttingDown, "docketd is shutting down")))
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    private func answer(_ sequence: Int, id: JSONValue?, reply: Reply) {
+        let index = sequence - firstSequence
+        slots[slots.index(slots.startIndex, offsetBy: index)].response = ResponseEncoder.encode(id: id, reply: reply)
+        if case .claimed(let job?) = reply {
+            slots[slots.index(slots.startIndex, offsetBy: index)].claimed = JobVersion(job: job.id, version: job.version)
+        }
+        flushReadyAnswers()
+        startRequests()
+    }
+
+    /// Writes every answer at the head of the line that is ready, with one flush.
+    private func flushReadyAnswers() {
+        var wrote = false
+        while let first = slots.first, let bytes = first.response {
+            slots.removeFirst()
+            firstSequence += 1
+            if !context.channel.isActive {
+                if let claimed = first.claimed { giveBack(claimed) }
+                continue
+            }
+            var promise: EventLoopPromise<Void>?
+            if let claimed = first.claimed {
+                promise = context.eventLoop.makePromise()
+                let writer = server.writer
+                let origin = self.origin
+                promise?.futureResult.whenFailure { _ in Self.giveBack(claimed, writer: writer, origin: origin) }
+            }
+            if first.closeAfter {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
+                    channel.close(promise: nil)
+                }
+                return
+            }
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: promise)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        if readHeld, slots.count < server.maxOutstandingPerConnection {
+            readHeld = false
+            context.read()
+        }
+        closeIfDone()
+    }
+
+    private func closeIfDone() {
+        if inputClosed, slots.isEmpty, waitingToStart.isEmpty, context.channel.isActive {
+            context.close(promise: nil)
+        }
+    }
+
+    private func giveBack(_ claimed: JobVersion) {
+        Self.giveBack(claimed, writer: server.writer, origin: origin)
+    }
+
+    /// The claimant is gone before its claim reached it: return the job to the queue.
+    private static func giveBack(_ claimed: JobVersion, writer: Writer, origin: ConnectionOrigin) {
+        writer.submit(WriteCommand(action: .release(claimed), origin: origin) { _ in })
+    }
+}

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DocketProtocol
+import DocketStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// How one `docketd` runs.
+public struct ServerConfiguration: Sendable {
+    public var socketPath: String
+    public var databasePath: String
+    public var synchronous: SQLiteJobStore.Synchronous = .full
+    public var limits = Limits.standard
+    /// Permissions of the socket file the daemon binds.
+    public var socketMode: UInt32 = 0o660
+    public var eventLoops = 2
+
+    public init(socketPath: String, databasePath: String) {
+        self.socketPath = socketPath
+        self.databasePath = databasePath
+    }
+}
+
+/// A failure to start, worded for the person reading the terminal or the journal.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The daemon: one store, one writer, the socket, and an orderly shutdown.
+public final class DocketDaemon: Sendable {
+    public static let version = "0.1.0"
+
+    private let configuration: ServerConfiguration
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let context: ServerContext
+    private let listeners: [any Channel]
+    private let locks: [FileLock]
+
+    /// Opens the database, starts the writer and binds the socket: once this returns the
+    /// daemon is serving.
+    public init(configuration: ServerConfiguration, clock: any WallClock = SystemClock(), logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var locks: [FileLock] = []
+        do {
+            try Self.makeParentDirectory(of: configuration.databasePath, mode: 0o750)
+            try Self.makeParentDirectory(of: configuration.socketPath, mode: 0o755)
+            locks.append(try FileLock(path: configuration.databasePath + ".lock", purpose: "database \(configuration.databasePath)"))
+            locks.append(try FileLock(path: configuration.socketPath + ".lock", purpose: "socket \(configuration.socketPath)"))
+        } catch let error as FileLock.Held {
+            throw StartupError(error.description)
+        }
+        let store: SQLiteJobStore
+        let readers: [any JobReader]
+        do {
+            store = try SQLiteJobStore(path: configuration.databasePath, synchronous: configuration.synchronous)
+            readers = try (0..<2).map { _ throws(StoreError) in try store.makeReader() }
+        } catch {
+            throw StartupError("cannot open the database: \(Self.describe(error))")
+        }
+        let writer = Writer(coordinator: Coordinator(store: store), clock: clock, logger: logger)
+        context = ServerContext(
+            writer: writer, readers: ReaderPool(readers: readers),
+            info: ServerInfo(version: Self.version, limits: configuration.limits), clock: clock, logger: logger)
+        writer.start()
+        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
+        self.locks = locks
+        do {
+            listeners = [try Self.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group, context: context)]
+        } catch {
+            writer.stopAndWait()
+            try? group.syncShutdownGracefully()
+            throw StartupError("cannot listen on \(configuration.socketPath): \(error)")
+        }
+        logger.info(
+            "docketd serving",
+            metadata: [
+                "socket": "\(configuration.socketPath)", "db": "\(configuration.databasePath)",
+                "synchronous": "\(configuration.synchronous.rawValue)", "version": "\(Self.version)",
+            ])
+    }
+
+    /// Stops accepting, answers parked claims with `job: null`, commits what is in flight,
+    /// writes the last answers and closes every connection.
+    public func shutdown() {
+        logger.info("shutting down")
+        context.startDraining()
+        for listener in listeners { try? listener.close().wait() }
+        context.writer.stopAndWait()
+        context.readers.shutdown()
+        let channels = context.channels
+        for channel in channels {
+            channel.pipeline.handler(type: ConnectionHandler.self).whenSuccess { handler in
+                handler.closeWhenIdle()
+            }
+        }
+        for channel in channels {
+            // A client that never reads its answers must not hold the exit up for long.
+            let forced = channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+            try? channel.closeFuture.wait()
+            forced.cancel()
+        }
+        try? group.syncShutdownGracefully()
+        if !configuration.socketPath.isEmpty { unlink(configuration.socketPath) }
+        logger.info("stopped")
+    }
+
+    private static func bind(path: String, mode: UInt32, group: MultiThreadedEventLoopGroup, context: ServerContext) throws
+        -> any Channel
+    {
+        let limit = context.info.limits.maxLineBytes
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(limit: limit)))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: context))
+                }
+            }
+            // The socket lock is held, so a file at the path is a stale leftover, never a live daemon's.
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .wait()
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw StartupError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+        }
+        return channel
+    }
+
+    static func makeParentDirectory(of path: String, mode: UInt32) throws {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        let parent = String(path[..<slash])
+        var prefix = parent.hasPrefix("/") ? "" : "."
+        for component in parent.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, mode_t(mode)) != 0, errno != EEXIST {
+                throw StartupError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    static func describe(_ error: StoreError) -> String {
+        switch error {
+        case .storage(let message), .incompatibleDatabase(let message): return message
+        default: return error.protocolError.message
+        }
+    }
+}

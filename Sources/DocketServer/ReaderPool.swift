@@ -1,0 +1,44 @@
+import DocketProtocol
+import DocketStore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Runs read-only requests (`get`, `list`, `stats`) on their own threads and connections, so
+/// they see the last commit and never queue behind the writer.
+final class ReaderPool: Sendable {
+    /// A reader connection; used by one thread at a time, handed over under the pool's lock.
+    private final class Handle: @unchecked Sendable {
+        let reader: any JobReader
+        init(_ reader: any JobReader) { self.reader = reader }
+    }
+
+    private let threads: NIOThreadPool
+    private let idle: NIOLockedValueBox<[Handle]>
+
+    /// One thread per reader connection; the connections are opened by the caller up front.
+    init(readers: [any JobReader]) {
+        threads = NIOThreadPool(numberOfThreads: readers.count)
+        idle = NIOLockedValueBox(readers.map(Handle.init))
+        threads.start()
+    }
+
+    func run(
+        on eventLoop: any EventLoop, _ body: @escaping @Sendable (any JobReader) throws(StoreError) -> Reply
+    ) -> EventLoopFuture<Reply> {
+        threads.runIfActive(eventLoop: eventLoop) { [idle] in
+            // There are as many connections as threads, so one is always free here.
+            let handle = idle.withLockedValue { $0.removeLast() }
+            defer { idle.withLockedValue { $0.append(handle) } }
+            do throws(StoreError) {
+                return try body(handle.reader)
+            } catch {
+                return .failure(error.protocolError)
+            }
+        }
+    }
+
+    func shutdown() {
+        try? threads.syncShutdownGracefully()
+    }
+}

@@ -1,0 +1,47 @@
+import DocketProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// What every connection shares: where requests go and the server-wide counters.
+final class ServerContext: Sendable {
+    let writer: Writer
+    let readers: ReaderPool
+    let decoder: RequestDecoder
+    let info: ServerInfo
+    let clock: any WallClock
+    let startedAt: Int64
+    let logger: Logger
+    /// Requests in flight on one connection before it stops reading (backpressure).
+    let maxOutstandingPerConnection = 1024
+
+    private let openChannels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    private let draining = Atomic<Bool>(false)
+
+    init(writer: Writer, readers: ReaderPool, info: ServerInfo, clock: any WallClock, logger: Logger) {
+        self.writer = writer
+        self.readers = readers
+        self.decoder = RequestDecoder(limits: info.limits)
+        self.info = info
+        self.clock = clock
+        self.startedAt = clock.now()
+        self.logger = logger
+    }
+
+    var connectionCount: Int { openChannels.withLockedValue { $0.count } }
+
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    func startDraining() { draining.store(true, ordering: .relaxed) }
+
+    func register(_ channel: any Channel) {
+        openChannels.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+    }
+
+    func unregister(_ channel: any Channel) {
+        openChannels.withLockedValue { $0[ObjectIdentifier(channel)] = nil }
+    }
+
+    var channels: [any Channel] { openChannels.withLockedValue { Array($0.values) } }
+}

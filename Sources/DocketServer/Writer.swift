@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import DocketProtocol
+import Logging
+import NIOConcurrencyHelpers
+import Synchronization
+
+/// The one thread that owns the write connection (never an event loop, never the
+/// cooperative pool).
+///
+/// Group commit falls out of the loop: while one batch commits (its fsync is most of the
+/// cost), new requests pile up in the inbox and all of them form the next batch, one
+/// transaction and one fsync for all. The same loop sleeps until the earliest deadline (a
+/// delayed job, a lease, a claim's wait) when there is nothing to do: one timer, no polling.
+public final class Writer: Sendable {
+    private struct State {
+        var inbox: [WriteCommand] = []
+        var stopping = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let clock: any WallClock
+    private let logger: Logger
+    /// Parked claims right now, for `stats`.
+    private let waiting = Atomic<Int>(0)
+    /// Batches committed so far; the watchdog checks that this moves.
+    private let batches = Atomic<Int>(0)
+    /// A test-only fault: while set, the writer stalls before each batch (a wedged disk).
+    private let stalled = Atomic<Bool>(false)
+
+    // The coordinator is confined to the writer thread; nothing else touches it.
+    private nonisolated(unsafe) let engine: Coordinator
+
+    public init(coordinator: Coordinator, clock: any WallClock, logger: Logger) {
+        self.engine = coordinator
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public var waitingClaims: Int { waiting.load(ordering: .relaxed) }
+    public var committedBatches: Int { batches.load(ordering: .relaxed) }
+
+    public func setStalled(_ value: Bool) {
+        stalled.store(value, ordering: .relaxed)
+        wakeUp.signal()
+    }
+
+    /// Starts the writer thread.
+    public func start() {
+        startThread(name: "docket-writer") { [self] in run() }
+    }
+
+    /// Queues a change; its `respond` is called after the change has committed. Once the
+    /// writer is stopping, the answer is `shutting_down` at once.
+    public func submit(_ command: WriteCommand) {
+        let accepted = state.withLockedValue { state -> Bool in
+            guard !state.stopping else { return false }
+            state.inbox.append(command)
+            return state.inbox.count == 1
+        }
+        guard accepted || !isStopping else {
+            command.respond(.failure(ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")))
+            return
+        }
+        if accepted { wakeUp.signal() }
+    }
+
+    private var isStopping: Bool { state.withLockedValue { $0.stopping } }
+
+    /// Finishes and commits what is queued, answers parked claims with `job: null`, and
+    /// returns once the writer thread has ended.
+    public func stopAndWait() {
+        state.withLockedValue { $0.stopping = true }
+        wakeUp.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        var deadline = engine.nextDeadline()
+        while true {
+            waitForWork(until: deadline)
+            while stalled.load(ordering: .relaxed) { usleep(10_000) }
+            let (batch, stopping) = state.withLockedValue { state in
+                defer { state.inbox.removeAll(keepingCapacity: true) }
+                return (state.inbox, state.stopping)
+            }
+            if batch.isEmpty, !stopping, deadline.map({ clock.now() < $0 }) ?? true {
+                continue  // a wake-up whose request was already taken by the previous batch
+            }
+            let completions = engine.process(batch, now: clock.now())
+            batches.add(1, ordering: .relaxed)
+            for completion in completions { completion.respond(completion.reply) }
+            if stopping {
+                for completion in engine.releaseAllWaiters() { completion.respond(completion.reply) }
+                waiting.store(0, ordering: .relaxed)
+                logger.info("writer stopped", metadata: ["batches": "\(committedBatches)"])
+                finished.signal()
+                return
+            }
+            waiting.store(engine.waitingClaims, ordering: .relaxed)
+            deadline = engine.nextDeadline()
+        }
+    }
+
+    /// Sleeps until a request arrives or `deadline` (wall-clock ms) passes.
+    private func waitForWork(until deadline: Int64?) {
+        let hasWork = state.withLockedValue { !$0.inbox.isEmpty || $0.stopping }
+        if hasWork { return }
+        guard let deadline else {
+            wakeUp.wait()
+            return
+        }
+        let remaining = deadline - clock.now()
+        if remaining <= 0 { return }
+        _ = wakeUp.wait(timeout: .now() + .milliseconds(Int(min(remaining, Int64(Int32.max)))))
+    }
+}

@@ -1,0 +1,65 @@
+import DocketProtocol
+
+/// Who caused a change, recorded on the events it makes.
+public struct ChangeContext: Sendable {
+    /// The time of the change, milliseconds since the Unix epoch.
+    public var now: Int64
+    /// The connected peer (`pid@uid`), when there is one.
+    public var peer: String?
+
+    public init(now: Int64, peer: String? = nil) {
+        self.now = now
+        self.peer = peer
+    }
+}
+
+/// The write side of a storage backend: every state transition of a job.
+///
+/// One writer owns a `JobStore` and calls it from one thread. Each transition is a single
+/// guarded change that applies whole or throws `StoreError` saying why not, and appends the
+/// job's event in the same transaction. The server groups many transitions into one
+/// transaction (`begin`/`commit`), each inside its own savepoint, so one failing request
+/// rolls back alone. A second backend implements this protocol and `JobReader`; the server
+/// does not change.
+public protocol JobStore: JobReader {
+    func begin() throws(StoreError)
+    func commit() throws(StoreError)
+    func rollback()
+    /// Runs `body` in a savepoint: released when it returns, rolled back when it throws.
+    func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
+
+    /// Inserts a job, or returns the stored one with `created: false` when its queue already
+    /// holds a job with the same `unique_key`.
+    func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool)
+    /// Takes the best eligible job of the queues (lowest priority, earliest run_at, lowest id),
+    /// or `nil` when none is eligible.
+    func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job?
+    func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job
+    func complete(_ request: CompleteRequest, _ context: ChangeContext) throws(StoreError) -> Job
+    /// `jitter` in [-1, 1] scales the ±10% jitter of the backoff; injected so tests are exact.
+    func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job
+    func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
+    func retry(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
+    /// Puts a job claimed at `fence` back to `pending` because its claimant vanished before it
+    /// learnt of the claim; the attempt does not count.
+    func release(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
+
+    /// Makes delayed jobs whose `run_at` has come eligible; returns the queues that gained jobs.
+    func promoteDueJobs(_ context: ChangeContext) throws(StoreError) -> Set<String>
+    /// Ends the leases that have passed: back to `pending` while attempts remain, else `failed`.
+    func expireLeases(_ context: ChangeContext) throws(StoreError) -> [Job]
+    /// The earliest future moment at which a delayed job becomes due or a lease passes.
+    func nextDeadline() throws(StoreError) -> Int64?
+
+    /// A new read-only view for another thread, seeing committed data only.
+    func makeReader() throws(StoreError) -> any JobReader
+}
+
+/// The read side: lookups that never wait for the writer.
+public protocol JobReader: AnyObject {
+    func job(_ id: Int64) throws(StoreError) -> Job?
+    func events(ofJob id: Int64) throws(StoreError) -> [JobEvent]
+    func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?)
+    /// Job counts by queue and state, queues in name order.
+    func counts() throws(StoreError) -> [(queue: String, counts: [(state: JobState, count: Int64)])]
+}

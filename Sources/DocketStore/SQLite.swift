@@ -1,0 +1,149 @@
+import CSQLite
+
+/// One SQLite connection, used by one thread at a time. Statements are prepared once and cached.
+final class SQLiteConnection {
+    let handle: OpaquePointer
+    private var cache: [String: Statement] = [:]
+
+    init(path: String, readOnly: Bool = false) throws(StoreError) {
+        var db: OpaquePointer?
+        let flags =
+            (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(db)
+            throw .storage("cannot open \(path): \(message) (SQLite error \(rc))")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+    }
+
+    deinit {
+        cache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    func error(_ code: Int32) -> StoreError {
+        .storage("\(String(cString: sqlite3_errmsg(handle))) (SQLite error \(code))")
+    }
+
+    /// The primary result code of the last failed call (SQLITE_NOTADB, SQLITE_FULL, …).
+    var lastErrorCode: Int32 { sqlite3_errcode(handle) & 0xFF }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws(StoreError) {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+    }
+
+    /// The cached prepared statement for `sql`, reset and with its bindings cleared.
+    func prepare(_ sql: String) throws(StoreError) -> Statement {
+        if let statement = cache[sql] {
+            statement.reset()
+            return statement
+        }
+        var raw: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard rc == SQLITE_OK, let raw else { throw error(rc) }
+        let statement = Statement(raw, connection: self)
+        cache[sql] = statement
+        return statement
+    }
+
+    /// The single integer a pragma or aggregate query answers.
+    func scalar(_ sql: String) throws(StoreError) -> Int64? {
+        let statement = try prepare(sql)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return statement.isNull(0) ? nil : statement.int(0)
+    }
+
+    var changes: Int { Int(sqlite3_changes(handle)) }
+}
+
+/// A prepared statement; indexes of `bind` start at 1, of columns at 0, as in SQLite.
+final class Statement {
+    let raw: OpaquePointer
+    unowned let connection: SQLiteConnection
+
+    init(_ raw: OpaquePointer, connection: SQLiteConnection) {
+        self.raw = raw
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(raw) }
+
+    func reset() {
+        sqlite3_reset(raw)
+        sqlite3_clear_bindings(raw)
+    }
+
+    func bind(_ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(raw, index, value) } else { sqlite3_bind_null(raw, index) }
+    }
+
+    func bind(_ index: Int32, _ value: String?) {
+        if let value {
+            sqlite3_bind_text(raw, index, value, -1, docket_sqlite_transient())
+        } else {
+            sqlite3_bind_null(raw, index)
+        }
+    }
+
+    func bind(_ index: Int32, _ value: Double) {
+        sqlite3_bind_double(raw, index, value)
+    }
+
+    /// Binds values to ?1, ?2, … in order.
+    func bind(_ values: [SQLValue]) {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            switch value {
+            case .int(let number): bind(index, number)
+            case .text(let text): bind(index, text)
+            case .null: sqlite3_bind_null(raw, index)
+            }
+        }
+    }
+
+    /// Advances to the next row; false when the statement is done.
+    func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(raw)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let failure = connection.error(rc)
+            sqlite3_reset(raw)
+            throw failure
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    func run() throws(StoreError) {
+        while try step() {}
+        sqlite3_reset(raw)
+    }
+
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+
+    func optionalInt(_ column: Int32) -> Int64? { isNull(column) ? nil : int(column) }
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
+
+    func text(_ column: Int32) -> String {
+        guard let bytes = sqlite3_column_text(raw, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(raw, column))
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self)
+    }
+
+    func optionalText(_ column: Int32) -> String? { isNull(column) ? nil : text(column) }
+}
+
+/// A value bound to a statement whose parameters are assembled at run time.
+enum SQLValue {
+    case int(Int64)
+    case text(String)
+    case null
+}

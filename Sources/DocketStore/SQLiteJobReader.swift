@@ -1,0 +1,124 @@
+import DocketProtocol
+
+/// Reads jobs and events from one SQLite connection. In WAL mode a reader sees the last
+/// committed state and never waits for the writer.
+public class SQLiteJobReader: JobReader {
+    let db: SQLiteConnection
+
+    init(connection: SQLiteConnection) {
+        db = connection
+    }
+
+    /// The columns every job query returns, in the order `StoredJob.init(row:)` reads them.
+    static let jobColumns = """
+        id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
+        lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms
+        """
+
+    public func job(_ id: Int64) throws(StoreError) -> Job? {
+        try storedJob(id)?.job
+    }
+
+    func storedJob(_ id: Int64) throws(StoreError) -> StoredJob? {
+        let statement = try db.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE id = ?1")
+        statement.bind(1, id)
+        defer { statement.reset() }
+        return try statement.step() ? StoredJob(row: statement) : nil
+    }
+
+    public func events(ofJob id: Int64) throws(StoreError) -> [JobEvent] {
+        let statement = try db.prepare(
+            "SELECT seq, at, job, queue, type, version, state, data, peer FROM events WHERE job = ?1 ORDER BY seq")
+        statement.bind(1, id)
+        defer { statement.reset() }
+        var events: [JobEvent] = []
+        while try statement.step() {
+            events.append(
+                JobEvent(
+                    seq: statement.int(0), at: statement.int(1), job: statement.int(2), queue: statement.text(3),
+                    kind: JobEvent.Kind(rawValue: statement.text(4)) ?? .progress, version: statement.int(5),
+                    state: JobState(rawValue: statement.text(6)) ?? .pending,
+                    data: statement.optionalText(7).map(RawJSON.init(trusted:)), peer: statement.optionalText(8)))
+        }
+        return events
+    }
+
+    public func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?) {
+        var conditions = ["id > ?1"]
+        var values: [SQLValue] = [.int(request.after ?? 0)]
+        if let queue = request.queue {
+            values.append(.text(queue))
+            conditions.append("queue = ?\(values.count)")
+        }
+        if let state = request.state {
+            conditions.append(
+                state == .pending ? "state IN ('pending', 'scheduled')" : "state = '\(state.rawValue)'")
+        }
+        values.append(.int(request.limit + 1))
+        let sql = """
+            SELECT \(Self.jobColumns) FROM jobs WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY id LIMIT ?\(values.count)
+            """
+        let statement = try db.prepare(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        var jobs: [Job] = []
+        while try statement.step() {
+            jobs.append(StoredJob(row: statement).job)
+        }
+        var next: Int64?
+        if jobs.count > Int(request.limit) {
+            jobs.removeLast()
+            next = jobs.last?.id
+        }
+        return (jobs, next)
+    }
+
+    public func counts() throws(StoreError) -> [(queue: String, counts: [(state: JobState, count: Int64)])] {
+        let statement = try db.prepare("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue")
+        defer { statement.reset() }
+        var result: [(queue: String, counts: [(state: JobState, count: Int64)])] = []
+        while try statement.step() {
+            let queue = statement.text(0)
+            let state = StoredJob.wireState(statement.text(1))
+            let count = statement.int(2)
+            if result.last?.queue != queue { result.append((queue, [])) }
+            if let index = result[result.count - 1].counts.firstIndex(where: { $0.state == state }) {
+                result[result.count - 1].counts[index].count += count
+            } else {
+                result[result.count - 1].counts.append((state, count))
+            }
+        }
+        for index in result.indices {
+            result[index].counts.sort { JobState.allCases.firstIndex(of: $0.state)! < JobState.allCases.firstIndex(of: $1.state)! }
+        }
+        return result
+    }
+}
+
+/// A job row with the columns the wire does not show but transitions need.
+struct StoredJob {
+    var job: Job
+    /// The state column as stored: `scheduled` is a `pending` job not yet due.
+    var storedState: String
+    var leaseMs: Int64?
+    var backoffInitialMs: Int64
+    var backoffMaxMs: Int64
+
+    init(row s: Statement) {
+        storedState = s.text(2)
+        job = Job(
+            id: s.int(0), queue: s.text(1), state: Self.wireState(storedState), version: s.int(3), priority: s.int(4),
+            payload: RawJSON(trusted: s.text(5)), attempt: s.int(6), maxAttempts: s.int(7), runAt: s.int(8),
+            createdAt: s.int(9), updatedAt: s.int(10), leaseExpiresAt: s.optionalInt(11), worker: s.optionalText(12),
+            progress: s.optionalText(13).map(RawJSON.init(trusted:)), result: s.optionalText(14).map(RawJSON.init(trusted:)),
+            lastError: s.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: s.optionalText(16))
+        leaseMs = s.optionalInt(17)
+        backoffInitialMs = s.int(18)
+        backoffMaxMs = s.int(19)
+    }
+
+    static func wireState(_ stored: String) -> JobState {
+        stored == "scheduled" ? .pending : JobState(rawValue: stored) ?? .failed
+    }
+}

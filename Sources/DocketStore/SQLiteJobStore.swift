@@ -1,0 +1,377 @@
+import CSQLite
+import DocketProtocol
+
+/// The SQLite backend: one write connection, owned by the writer thread.
+public final class SQLiteJobStore: SQLiteJobReader, JobStore {
+    /// How hard a commit is pushed to the disk.
+    public enum Synchronous: String, Sendable, CaseIterable {
+        /// fsync on every commit: nothing acknowledged is lost, even on power loss.
+        case full
+        /// fsync at checkpoints only: a process crash loses nothing, a power loss may lose the newest commits.
+        case normal
+    }
+
+    public let path: String
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
+        self.path = path
+        let connection = try SQLiteConnection(path: path)
+        super.init(connection: connection)
+        try Self.checkIsDocketDatabase(connection, path: path)
+        try connection.execute("PRAGMA journal_mode = WAL")
+        try migrate()
+        try connection.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased()); PRAGMA busy_timeout = 5000")
+    }
+
+    /// Refuses a file that is not SQLite, is another application's database, or was written
+    /// by a newer Docket, before anything is written to it.
+    static func checkIsDocketDatabase(_ db: SQLiteConnection, path: String) throws(StoreError) {
+        let applicationID: Int64
+        let tables: Int64
+        let version: Int64
+        do {
+            applicationID = try db.scalar("PRAGMA application_id") ?? 0
+            tables = try db.scalar("SELECT count(*) FROM sqlite_master") ?? 0
+            version = try db.scalar("PRAGMA user_version") ?? 0
+        } catch {
+            if db.lastErrorCode == SQLITE_NOTADB {
+                throw .incompatibleDatabase("\(path) is not a SQLite database; point --db at a Docket database or a new path")
+            }
+            throw error
+        }
+        if applicationID == 0 && tables == 0 { return }
+        guard applicationID == Schema.applicationID else {
+            throw .incompatibleDatabase(
+                "\(path) is a SQLite database of another application (application_id \(applicationID)); "
+                    + "point --db at a Docket database or a new path")
+        }
+        guard version <= Schema.latestVersion else {
+            throw .incompatibleDatabase(
+                "\(path) has schema version \(version), newer than this docketd knows (\(Schema.latestVersion)); "
+                    + "run a newer docketd")
+        }
+    }
+
+    /// The schema version recorded in the database.
+    public func schemaVersion() throws(StoreError) -> Int64 {
+        try db.scalar("PRAGMA user_version") ?? 0
+    }
+
+    /// Applies the migrations the database has not had, each in its own transaction.
+    func migrate() throws(StoreError) {
+        var version = try schemaVersion()
+        while version < Schema.latestVersion {
+            let next = version + 1
+            try db.execute("BEGIN IMMEDIATE")
+            do {
+                try db.execute(Schema.migrations[Int(version)])
+                try db.execute("PRAGMA user_version = \(next); PRAGMA application_id = \(Schema.applicationID)")
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw .storage("migration \(next) failed: \(error)")
+            }
+            version = next
+        }
+    }
+
+    public func makeReader() throws(StoreError) -> any JobReader {
+        let connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000")
+        return SQLiteJobReader(connection: connection)
+    }
+
+    /// The query plan SQLite chooses for `sql`, one detail line per step (for tests of indexes).
+    public func queryPlan(_ sql: String) throws(StoreError) -> [String] {
+        let statement = try db.prepare("EXPLAIN QUERY PLAN " + sql)
+        defer { statement.reset() }
+        var lines: [String] = []
+        while try statement.step() { lines.append(statement.text(3)) }
+        return lines
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` for a sound file.
+    public func integrityCheck() throws(StoreError) -> [String] {
+        let statement = try db.prepare("PRAGMA integrity_check")
+        defer { statement.reset() }
+        var lines: [String] = []
+        while try statement.step() { lines.append(statement.text(0)) }
+        return lines
+    }
+
+    // MARK: Transactions
+
+    public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
+
+    public func commit() throws(StoreError) { try db.execute("COMMIT") }
+
+    public func rollback() { try? db.execute("ROLLBACK") }
+
+    public func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try db.execute("SAVEPOINT request")
+        do {
+            let result = try body()
+            try db.execute("RELEASE request")
+            return result
+        } catch {
+            try? db.execute("ROLLBACK TO request; RELEASE request")
+            throw error
+        }
+    }
+
+    // MARK: Transitions
+
+    public func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool) {
+        let runAt = request.runAt.resolve(now: context.now)
+        let insert = try db.prepare(
+            """
+            INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                              backoff_max_ms, run_at, created_at, updated_at, unique_key)
+            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
+            ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+            RETURNING \(Self.jobColumns)
+            """)
+        insert.bind(1, request.queue)
+        insert.bind(2, runAt > context.now ? "scheduled" : "pending")
+        insert.bind(3, request.priority)
+        insert.bind(4, request.payload.text)
+        insert.bind(5, request.maxAttempts)
+        insert.bind(6, request.backoffInitialMs)
+        insert.bind(7, request.backoffMaxMs)
+        insert.bind(8, runAt)
+        insert.bind(9, context.now)
+        insert.bind(10, request.uniqueKey)
+        if let job = try singleRow(insert) {
+            try record(.enqueued, job.job, context, data: nil)
+            return (job.job, true)
+        }
+        let existing = try db.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE queue = ?1 AND unique_key = ?2")
+        existing.bind(1, request.queue)
+        existing.bind(2, request.uniqueKey)
+        guard let job = try singleRow(existing) else {
+            throw .storage("enqueue of queue \(request.queue) inserted nothing and found no job with its unique_key")
+        }
+        return (job.job, false)
+    }
+
+    public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {
+        // The best candidate of each queue is the first entry of its range of `jobs_ready`.
+        let candidates = try db.prepare(
+            "SELECT id, priority, run_at FROM jobs WHERE queue = ?1 AND state = 'pending' ORDER BY priority, run_at, id LIMIT 1")
+        var best: (id: Int64, priority: Int64, runAt: Int64)?
+        for queue in request.queues {
+            candidates.reset()
+            candidates.bind(1, queue)
+            guard try candidates.step() else { continue }
+            let candidate = (id: candidates.int(0), priority: candidates.int(1), runAt: candidates.int(2))
+            if let current = best, (current.priority, current.runAt, current.id) < (candidate.priority, candidate.runAt, candidate.id) {
+                continue
+            }
+            best = candidate
+        }
+        candidates.reset()
+        guard let best else { return nil }
+        let update = try db.prepare(
+            """
+            UPDATE jobs SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = ?2,
+                            lease_expires_at = ?3 + ?2, worker = ?4, updated_at = ?3
+            WHERE id = ?1 AND state = 'pending'
+            RETURNING \(Self.jobColumns)
+            """)
+        update.bind(1, best.id)
+        update.bind(2, request.leaseMs)
+        update.bind(3, context.now)
+        update.bind(4, worker)
+        guard let claimed = try singleRow(update) else {
+            throw .storage("job \(best.id) was eligible but its claim changed nothing")
+        }
+        try record(.claimed, claimed.job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
+        return claimed.job
+    }
+
+    public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            request.fence, operation: "report progress on", from: ["running"],
+            set: """
+                progress = CASE ?4 WHEN 1 THEN ?5 ELSE progress END,
+                lease_expires_at = ?3 + coalesce(?6, lease_ms)
+                """,
+            context: context
+        ) { statement in
+            statement.bind(4, request.progress == nil ? 0 : 1)
+            statement.bind(5, request.progress.flatMap { $0.isNull ? nil : $0.text })
+            statement.bind(6, request.leaseMs)
+        }
+        try record(.progress, job, context, data: request.progress)
+        return job
+    }
+
+    public func complete(_ request: CompleteRequest, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            request.fence, operation: "complete", from: ["running"],
+            set: "state = 'completed', result = ?4, lease_expires_at = NULL", context: context
+        ) { statement in
+            statement.bind(4, request.result.isNull ? nil : request.result.text)
+        }
+        try record(.completed, job, context, data: request.result.isNull ? nil : request.result)
+        return job
+    }
+
+    public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
+        guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
+        let current = stored.job
+        let willRetry = request.retry && current.attempt < current.maxAttempts
+        let delay =
+            request.retryInMs
+            ?? Self.backoff(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
+        let runAt = context.now + delay
+        let errorText = request.error.isNull ? nil : request.error.text
+        let job: Job
+        if willRetry {
+            job = try guarded(
+                request.fence, operation: "fail", from: ["running"],
+                set: "state = ?4, run_at = ?5, last_error = ?6, lease_expires_at = NULL", context: context
+            ) { statement in
+                statement.bind(4, delay > 0 ? "scheduled" : "pending")
+                statement.bind(5, runAt)
+                statement.bind(6, errorText)
+            }
+        } else {
+            job = try guarded(
+                request.fence, operation: "fail", from: ["running"],
+                set: "state = 'failed', last_error = ?4, lease_expires_at = NULL", context: context
+            ) { statement in
+                statement.bind(4, errorText)
+            }
+        }
+        try record(willRetry ? .retryScheduled : .failed, job, context, data: request.error.isNull ? nil : request.error)
+        return job
+    }
+
+    /// `min(maximum, initial · 2^(attempt-1))`, moved by up to ±10% as `jitter` goes from -1 to 1.
+    public static func backoff(attempt: Int64, initial: Int64, maximum: Int64, jitter: Double) -> Int64 {
+        let exponent = max(0, min(attempt - 1, 62))
+        let doubled = initial.multipliedReportingOverflow(by: Int64(1) << exponent)
+        let base = doubled.overflow ? maximum : min(maximum, doubled.partialValue)
+        let moved = Double(base) * (1 + 0.1 * max(-1, min(1, jitter)))
+        return max(0, Int64(moved.rounded()))
+    }
+
+    public func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "cancel", from: ["pending", "scheduled", "running"],
+            set: "state = 'cancelled', lease_expires_at = NULL", context: context)
+        try record(.cancelled, job, context, data: nil)
+        return job
+    }
+
+    public func retry(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "retry", from: ["failed", "cancelled"],
+            set: "state = 'pending', attempt = 0, run_at = ?3, result = NULL", context: context)
+        try record(.retried, job, context, data: nil)
+        return job
+    }
+
+    public func release(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "release", from: ["running"],
+            set: "state = 'pending', attempt = attempt - 1, run_at = ?3, lease_expires_at = NULL, worker = NULL",
+            context: context)
+        try record(.leaseExpired, job, context, data: RawJSON(["reason": "the claimant disconnected before the claim reached it"]))
+        return job
+    }
+
+    public func promoteDueJobs(_ context: ChangeContext) throws(StoreError) -> Set<String> {
+        // Not a change clients can see (the job was and stays `pending`), so the version stays.
+        let statement = try db.prepare(
+            "UPDATE jobs SET state = 'pending' WHERE state = 'scheduled' AND run_at <= ?1 RETURNING queue")
+        statement.bind(1, context.now)
+        defer { statement.reset() }
+        var queues = Set<String>()
+        while try statement.step() { queues.insert(statement.text(0)) }
+        return queues
+    }
+
+    public func expireLeases(_ context: ChangeContext) throws(StoreError) -> [Job] {
+        let due = try db.prepare(
+            "SELECT id, version, attempt < max_attempts FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1 LIMIT 1000")
+        due.bind(1, context.now)
+        var expiring: [(fence: JobVersion, retries: Bool)] = []
+        while try due.step() {
+            expiring.append((JobVersion(job: due.int(0), version: due.int(1)), due.int(2) != 0))
+        }
+        due.reset()
+        var jobs: [Job] = []
+        for (fence, retries) in expiring {
+            let error = RawJSON(["code": "lease_expired", "message": "the lease passed without progress or completion"])
+            let job = try guarded(
+                fence, operation: "expire", from: ["running"],
+                set: retries
+                    ? "state = 'pending', run_at = ?3, lease_expires_at = NULL, last_error = ?4"
+                    : "state = 'failed', lease_expires_at = NULL, last_error = ?4",
+                context: ChangeContext(now: context.now)
+            ) { statement in
+                statement.bind(4, error.text)
+            }
+            try record(.leaseExpired, job, ChangeContext(now: context.now), data: nil)
+            jobs.append(job)
+        }
+        return jobs
+    }
+
+    public func nextDeadline() throws(StoreError) -> Int64? {
+        let delayed = try db.scalar("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
+        let lease = try db.scalar("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
+        return [delayed, lease].compactMap { $0 }.min()
+    }
+
+    // MARK: Helpers
+
+    /// Applies one guarded UPDATE: it matches only the fenced id, version and allowed states,
+    /// bumps the version by exactly 1, and when it matches nothing the reason is read back.
+    /// ?1, ?2 and ?3 are the id, version and time; `set` may use ?4 onwards, bound by `bind`.
+    private func guarded(
+        _ fence: JobVersion, operation: String, from states: [String], set: String, context: ChangeContext,
+        bind: (Statement) -> Void = { _ in }
+    ) throws(StoreError) -> Job {
+        let stateList = states.map { "'\($0)'" }.joined(separator: ", ")
+        let statement = try db.prepare(
+            """
+            UPDATE jobs SET \(set), version = version + 1, updated_at = ?3
+            WHERE id = ?1 AND version = ?2 AND state IN (\(stateList))
+            RETURNING \(Self.jobColumns)
+            """)
+        statement.bind(1, fence.job)
+        statement.bind(2, fence.version)
+        statement.bind(3, context.now)
+        bind(statement)
+        if let row = try singleRow(statement) { return row.job }
+        guard let current = try storedJob(fence.job) else { throw .jobNotFound(fence.job) }
+        if current.job.version != fence.version {
+            throw .staleVersion(current.job.reference, expected: fence.version)
+        }
+        let allowed = states.map(StoredJob.wireState).reduce(into: [JobState]()) { if !$0.contains($1) { $0.append($1) } }
+        throw .invalidState(current.job.reference, operation: operation, allowed: allowed)
+    }
+
+    private func singleRow(_ statement: Statement) throws(StoreError) -> StoredJob? {
+        defer { statement.reset() }
+        return try statement.step() ? StoredJob(row: statement) : nil
+    }
+
+    private func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) throws(StoreError) {
+        let statement = try db.prepare(
+            "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        statement.bind(1, context.now)
+        statement.bind(2, job.id)
+        statement.bind(3, job.queue)
+        statement.bind(4, kind.rawValue)
+        statement.bind(5, job.version)
+        statement.bind(6, job.state.rawValue)
+        statement.bind(7, data?.text)
+        statement.bind(8, context.peer)
+        try statement.run()
+    }
+}

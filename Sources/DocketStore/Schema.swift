@@ -1,0 +1,64 @@
+/// The database schema as a list of forward-only migrations.
+///
+/// Migration N moves a database from `user_version` N-1 to N in one transaction. Never edit a
+/// migration that has shipped: add the next one. `application_id` marks the file as Docket's,
+/// so a foreign SQLite file is refused instead of being migrated into.
+enum Schema {
+    /// "DOCK" in ASCII.
+    static let applicationID: Int64 = 0x444F_434B
+
+    static let migrations: [String] = [
+        // 1: jobs and their event history.
+        """
+        CREATE TABLE jobs (
+            id                 INTEGER PRIMARY KEY,
+            queue              TEXT    NOT NULL CHECK (length(queue) BETWEEN 1 AND 255),
+            -- 'scheduled' is 'pending' whose run_at is still ahead; the wire shows both as
+            -- 'pending'. Keeping them apart keeps delayed jobs out of the claim index.
+            state              TEXT    NOT NULL
+                               CHECK (state IN ('scheduled', 'pending', 'running', 'completed', 'failed', 'cancelled')),
+            version            INTEGER NOT NULL CHECK (version >= 1),
+            priority           INTEGER NOT NULL,
+            payload            TEXT    NOT NULL,
+            attempt            INTEGER NOT NULL CHECK (attempt >= 0),
+            max_attempts       INTEGER NOT NULL CHECK (max_attempts >= 1),
+            backoff_initial_ms INTEGER NOT NULL CHECK (backoff_initial_ms >= 0),
+            backoff_max_ms     INTEGER NOT NULL CHECK (backoff_max_ms >= backoff_initial_ms),
+            run_at             INTEGER NOT NULL,
+            created_at         INTEGER NOT NULL,
+            updated_at         INTEGER NOT NULL,
+            lease_ms           INTEGER CHECK (lease_ms > 0),
+            lease_expires_at   INTEGER,
+            worker             TEXT,
+            progress           TEXT,
+            result             TEXT,
+            last_error         TEXT,
+            unique_key         TEXT,
+            CHECK ((state = 'running') = (lease_expires_at IS NOT NULL))
+        );
+        CREATE UNIQUE INDEX jobs_unique_key ON jobs (queue, unique_key) WHERE unique_key IS NOT NULL;
+        -- The claim path: the best due job of a queue is the first entry of its range.
+        CREATE INDEX jobs_ready ON jobs (queue, priority, run_at, id) WHERE state = 'pending';
+        -- The deadline timer: the next delayed job to promote, the next lease to expire.
+        CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state = 'scheduled';
+        CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+        CREATE INDEX jobs_queue_state ON jobs (queue, state);
+
+        CREATE TABLE events (
+            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            at      INTEGER NOT NULL,
+            job     INTEGER NOT NULL,
+            queue   TEXT    NOT NULL,
+            type    TEXT    NOT NULL CHECK (type IN ('enqueued', 'claimed', 'progress', 'completed', 'failed',
+                                                     'retry_scheduled', 'lease_expired', 'cancelled', 'retried')),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            state   TEXT    NOT NULL CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+            data    TEXT,
+            peer    TEXT
+        );
+        CREATE INDEX events_job ON events (job, seq);
+        """
+    ]
+
+    static var latestVersion: Int64 { Int64(migrations.count) }
+}

@@ -1,0 +1,36 @@
+import DocketProtocol
+
+/// Why a store operation did not apply. Version conflicts carry the job's present so the
+/// caller can tell its client exactly where the job is now.
+public enum StoreError: Error, Sendable, Equatable {
+    case jobNotFound(Int64)
+    case staleVersion(JobReference, expected: Int64)
+    case invalidState(JobReference, operation: String, allowed: [JobState])
+    /// SQLite failed; the operation was rolled back.
+    case storage(String)
+    /// The file is not a Docket database, or is one from a newer Docket.
+    case incompatibleDatabase(String)
+
+    /// The contract's error answer for this failure.
+    public var protocolError: ProtocolError {
+        switch self {
+        case .jobNotFound(let id):
+            return ProtocolError(.notFound, "no job with id \(id)")
+        case .staleVersion(let job, let expected):
+            return ProtocolError(
+                .staleVersion,
+                "job \(job.id) is at version \(job.version) (\(job.state.rawValue)), not \(expected); "
+                    + "get the job again before changing it",
+                job: job)
+        case .invalidState(let job, let operation, let allowed):
+            let states = allowed.map(\.rawValue).joined(separator: " or ")
+            return ProtocolError(
+                .invalidState, "cannot \(operation) job \(job.id): it is \(job.state.rawValue), and \(operation) needs \(states)",
+                job: job)
+        case .storage(let message):
+            return ProtocolError(.internal, "storage failure, the request was not applied: \(message)")
+        case .incompatibleDatabase(let message):
+            return ProtocolError(.internal, message)
+        }
+    }
+}
