@@ -8,10 +8,7 @@ struct Docket: AsyncParsableCommand {
         commandName: "docket",
         abstract: "Talk to docketd, the Docket job coordinator.",
         subcommands: [Ping.self])
-}
 
-/// The options every subcommand shares.
-struct ConnectionOptions: ParsableArguments {
     @Option(help: "docketd's socket (default: $DOCKET_SOCKET, then the daemon's default path).")
     var socket: String?
 
@@ -21,16 +18,16 @@ struct ConnectionOptions: ParsableArguments {
 struct Ping: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check that docketd answers.")
 
-    @OptionGroup var connection: ConnectionOptions
+    @ParentCommand var docket: Docket
 
     func run() async throws {
-        let client = try await DocketConnection.connect(socketPath: connection.socketPath)
+        let client = try await DocketConnection.connect(socketPath: docket.socketPath)
         let answer = try await client.send(["op": "ping"])
         await client.close()
         guard answer["ok"] == true else {
             print(JSONWriter.text(of: answer))
             throw ExitCode(1)
         }
-        print("docketd at \(connection.socketPath) answers")
+        print("docketd at \(docket.socketPath) answers")
     }
 }

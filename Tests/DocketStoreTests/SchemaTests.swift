@@ -1,0 +1,122 @@
+import DocketProtocol
+import DocketStore
+import Foundation
+import Testing
+
+@Suite("Schema and migrations")
+struct SchemaTests {
+    /// A new database records the latest migration and Docket's application id.
+    @Test func newDatabase_isMigratedAndMarked() throws {
+        let db = try TemporaryDatabase()
+        #expect(try db.store.schemaVersion() == 1)
+        #expect(try db.store.integrityCheck() == ["ok"])
+    }
+
+    /// Opening a migrated database again changes nothing and keeps its jobs.
+    @Test func reopening_keepsJobsAndVersion() throws {
+        let db = try TemporaryDatabase()
+        let job = try db.enqueue()
+        let again = try SQLiteJobStore(path: db.path)
+        #expect(try again.schemaVersion() == 1)
+        #expect(try again.job(job.id) == job)
+    }
+
+    /// Claims read the best job straight off the `jobs_ready` index: no scan, no sort.
+    @Test func claimQuery_usesTheReadyIndex() throws {
+        let db = try TemporaryDatabase()
+        let plan = try db.store.queryPlan(
+            "SELECT id, priority, run_at FROM jobs WHERE queue = 'q' AND state = 'pending' ORDER BY priority, run_at, id LIMIT 1")
+        #expect(plan.count == 1)
+        #expect(plan[0].contains("USING COVERING INDEX jobs_ready") || plan[0].contains("USING INDEX jobs_ready"))
+        #expect(!plan.joined().contains("TEMP B-TREE"))
+    }
+
+    /// The deadline timer finds the next delayed job and the next lease through their indexes.
+    @Test func deadlineQueries_useTheirIndexes() throws {
+        let db = try TemporaryDatabase()
+        let delayed = try db.store.queryPlan("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
+        #expect(delayed.joined().contains("jobs_delayed"))
+        let leases = try db.store.queryPlan("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
+        #expect(leases.joined().contains("jobs_leases"))
+    }
+
+    /// The schema itself refuses rows that break its invariants, whatever the code does.
+    @Test func schema_rejectsInvalidRows() throws {
+        let db = try TemporaryDatabase()
+        try db.enqueue(uniqueKey: "k")
+        let sqlite = try SQLiteShell(path: db.path)
+        #expect(sqlite.fails("UPDATE jobs SET state = 'bogus'"))
+        #expect(sqlite.fails("UPDATE jobs SET version = 0"))
+        #expect(sqlite.fails("UPDATE jobs SET state = 'running'"), "running needs a lease")
+        #expect(sqlite.fails("INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, created_at, updated_at, unique_key) SELECT queue, state, 1, 0, 'null', 0, 3, 0, 0, 0, 0, 0, unique_key FROM jobs"))
+        #expect(sqlite.fails("UPDATE jobs SET queue = NULL"))
+    }
+
+    /// A file that is not SQLite is refused with a message naming the problem.
+    @Test func notSQLite_isRefused() throws {
+        let db = try TemporaryDatabase()
+        let path = db.folder.appendingPathComponent("garbage.db").path
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try SQLiteJobStore(path: path)
+        } throws: { error in
+            guard case StoreError.incompatibleDatabase(let message) = error else { return false }
+            return message.contains("not a SQLite database")
+        }
+    }
+
+    /// Another application's SQLite database is refused and left untouched.
+    @Test func foreignDatabase_isRefusedAndUntouched() throws {
+        let db = try TemporaryDatabase()
+        let path = db.folder.appendingPathComponent("other.db").path
+        try SQLiteShell(path: path).run("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')")
+        #expect {
+            _ = try SQLiteJobStore(path: path)
+        } throws: { error in
+            guard case StoreError.incompatibleDatabase(let message) = error else { return false }
+            return message.contains("another application")
+        }
+        #expect(try SQLiteShell(path: path).query("SELECT body FROM notes") == "keep me")
+    }
+
+    /// A database from a newer Docket is refused rather than misread.
+    @Test func newerSchema_isRefused() throws {
+        let db = try TemporaryDatabase()
+        try SQLiteShell(path: db.path).run("PRAGMA user_version = 99")
+        #expect {
+            _ = try SQLiteJobStore(path: db.path)
+        } throws: { error in
+            guard case StoreError.incompatibleDatabase(let message) = error else { return false }
+            return message.contains("newer")
+        }
+    }
+}
+
+/// The `sqlite3` command-line shell, to poke at a database behind the store's back.
+struct SQLiteShell {
+    let path: String
+
+    init(path: String) throws { self.path = path }
+
+    @discardableResult
+    func run(_ sql: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = ["-bail", path, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    func fails(_ sql: String) -> Bool {
+        ((try? run(sql))?.status ?? 0) != 0
+    }
+
+    func query(_ sql: String) throws -> String {
+        try run(sql).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
