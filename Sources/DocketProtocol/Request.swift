@@ -1,9 +1,9 @@
 /// One decoded request line: the echoed `id` and the validated operation.
 public struct Request: Sendable, Equatable {
     public var id: JSONValue?
-    public var operation: Operation
+    public var operation: Op
 
-    public init(id: JSONValue?, operation: Operation) {
+    public init(id: JSONValue?, operation: Op) {
         self.id = id
         self.operation = operation
     }
@@ -11,7 +11,7 @@ public struct Request: Sendable, Equatable {
 
 /// Every op the daemon serves, with its fields validated and defaults not yet applied where
 /// the default depends on the stored job (the lease of `progress`, say).
-public enum Operation: Sendable, Equatable {
+public enum Op: Sendable, Equatable {
     case hello(client: String?)
     case ping
     case enqueue(EnqueueRequest)

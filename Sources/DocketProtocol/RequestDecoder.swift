@@ -34,7 +34,7 @@ public struct RequestDecoder: Sendable {
         }
     }
 
-    func decodeOperation(_ f: Fields) throws(ProtocolError) -> Operation {
+    func decodeOperation(_ f: Fields) throws(ProtocolError) -> Op {
         guard let opValue = f.object["op"] else { throw .badRequest("field 'op' is missing") }
         guard case .string(let op) = opValue else { throw .badRequest("field 'op' must be a string") }
         switch op {

@@ -4,7 +4,7 @@ import DocketStore
 /// A change to apply through the single writer, with where its answer goes.
 public struct WriteCommand: Sendable {
     public enum Action: Sendable {
-        case operation(Operation)
+        case operation(Op)
         /// Undo a claim whose answer could not be delivered (the client had gone).
         case release(JobVersion)
     }
@@ -121,7 +121,7 @@ public final class Coordinator {
         }
     }
 
-    private func apply(_ operation: Operation, origin: ConnectionOrigin, _ context: ChangeContext) throws(StoreError)
+    private func apply(_ operation: Op, origin: ConnectionOrigin, _ context: ChangeContext) throws(StoreError)
         -> (Reply, String?)
     {
         switch operation {

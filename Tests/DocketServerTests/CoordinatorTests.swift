@@ -1,0 +1,236 @@
+import DocketProtocol
+import DocketServer
+import DocketStore
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+/// A coordinator over a real temporary database, driven by hand with a manual clock.
+final class CoordinatorHarness {
+    let folder: URL
+    let store: SQLiteJobStore
+    let coordinator: Coordinator
+    var now: Int64 = 1_795_000_000_000
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("docket-coord-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        store = try SQLiteJobStore(path: folder.appendingPathComponent("docket.db").path)
+        coordinator = Coordinator(store: store, jitter: { 0 })
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+
+    /// Collects the answers a request gets.
+    final class Inbox: Sendable {
+        let replies = NIOLockedValueBox<[Reply]>([])
+        var all: [Reply] { replies.withLockedValue { $0 } }
+        var last: Reply? { all.last }
+    }
+
+    func command(_ operation: Op, origin: ConnectionOrigin = ConnectionOrigin(peer: "1@1"), inbox: Inbox = Inbox())
+        -> (WriteCommand, Inbox)
+    {
+        (WriteCommand(action: .operation(operation), origin: origin) { reply in inbox.replies.withLockedValue { $0.append(reply) } }, inbox)
+    }
+
+    /// Runs one batch at the current time and delivers its answers, as the writer does.
+    @discardableResult
+    func run(_ commands: [WriteCommand] = []) -> Int {
+        let completions = coordinator.process(commands, now: now)
+        for completion in completions { completion.respond(completion.reply) }
+        return completions.count
+    }
+
+    @discardableResult
+    func send(_ operation: Op) -> Reply? {
+        let (command, inbox) = command(operation)
+        run([command])
+        return inbox.last
+    }
+
+    func enqueue(_ queue: String = "q", runAt: RunAt = .now) -> Job? {
+        guard case .enqueued(let job, _)? = send(.enqueue(EnqueueRequest(queue: queue, runAt: runAt))) else { return nil }
+        return job
+    }
+
+    func park(_ queues: [String] = ["q"], waitMs: Int64 = 10_000, origin: ConnectionOrigin = ConnectionOrigin(peer: "1@1"))
+        -> Inbox
+    {
+        let (command, inbox) = command(.claim(ClaimRequest(queues: queues, waitMs: waitMs)), origin: origin)
+        run([command])
+        return inbox
+    }
+}
+
+extension Reply {
+    var claimedJob: Job?? {
+        guard case .claimed(let job) = self else { return nil }
+        return .some(job)
+    }
+}
+
+@Suite("Coordinator: batches, waiting claims and deadlines")
+struct CoordinatorTests {
+    /// A claim that finds nothing waits, and the enqueue that follows hands it the job in
+    /// the same transaction.
+    @Test func waitingClaim_isServedByTheNextEnqueue() throws {
+        let h = try CoordinatorHarness()
+        let waiter = h.park()
+        #expect(waiter.all.isEmpty)
+        #expect(h.coordinator.waitingClaims == 1)
+        let job = try #require(h.enqueue())
+        #expect(waiter.last?.claimedJob??.id == job.id)
+        #expect(waiter.last?.claimedJob??.state == .running)
+        #expect(h.coordinator.waitingClaims == 0)
+    }
+
+    /// Waiters are served first come, first served, one job each.
+    @Test func waiters_areServedInArrivalOrder() throws {
+        let h = try CoordinatorHarness()
+        let first = h.park()
+        let second = h.park()
+        let third = h.park()
+        let a = try #require(h.enqueue())
+        let b = try #require(h.enqueue())
+        #expect(first.last?.claimedJob??.id == a.id)
+        #expect(second.last?.claimedJob??.id == b.id)
+        #expect(third.all.isEmpty)
+    }
+
+    /// A waiter on other queues is passed over, and one waiting on several queues is served
+    /// by any of them.
+    @Test func waiters_matchTheirQueues() throws {
+        let h = try CoordinatorHarness()
+        let onA = h.park(["a"])
+        let onBC = h.park(["b", "c"])
+        let job = try #require(h.enqueue("c"))
+        #expect(onA.all.isEmpty)
+        #expect(onBC.last?.claimedJob??.id == job.id)
+    }
+
+    /// When its wait runs out a claim is answered with `job: null`, at the deadline the
+    /// coordinator reports.
+    @Test func waitingClaim_timesOutWithNull() throws {
+        let h = try CoordinatorHarness()
+        let waiter = h.park(waitMs: 500)
+        #expect(h.coordinator.nextDeadline() == h.now + 500)
+        h.now += 499
+        h.run()
+        #expect(waiter.all.isEmpty)
+        h.now += 1
+        h.run()
+        #expect(waiter.all == [.claimed(nil)])
+        #expect(h.coordinator.nextDeadline() == nil)
+    }
+
+    /// A waiter whose client has gone is dropped and never swallows a job.
+    @Test func goneWaiter_neverSwallowsAJob() throws {
+        let h = try CoordinatorHarness()
+        let origin = ConnectionOrigin(peer: "2@2")
+        let gone = h.park(origin: origin)
+        let present = h.park()
+        origin.markClosed()
+        let job = try #require(h.enqueue())
+        #expect(gone.all.isEmpty)
+        #expect(present.last?.claimedJob??.id == job.id)
+        #expect(h.coordinator.waitingClaims == 0)
+    }
+
+    /// A delayed job wakes a waiter when its run_at comes, with no request in between.
+    @Test func delayedJob_wakesAWaiterAtRunAt() throws {
+        let h = try CoordinatorHarness()
+        let job = try #require(h.enqueue(runAt: .after(milliseconds: 2000)))
+        let waiter = h.park(waitMs: 5000)
+        #expect(waiter.all.isEmpty)
+        #expect(h.coordinator.nextDeadline() == h.now + 2000)
+        h.now += 2000
+        h.run()
+        #expect(waiter.last?.claimedJob??.id == job.id)
+    }
+
+    /// A passed lease returns the job to the queue and wakes a waiter; the old holder is stale.
+    @Test func leaseExpiry_wakesAWaiterAndFencesTheOldWorker() throws {
+        let h = try CoordinatorHarness()
+        _ = h.enqueue()
+        guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"], leaseMs: 1000))) else {
+            Issue.record("claim failed")
+            return
+        }
+        let waiter = h.park(waitMs: 60_000)
+        #expect(h.coordinator.nextDeadline() == h.now + 1000)
+        h.now += 1000
+        h.run()
+        let taken = try #require(waiter.last?.claimedJob ?? nil)
+        #expect(taken.id == held.id && taken.version == held.version + 2)
+        let late = h.send(.complete(CompleteRequest(fence: JobVersion(job: held.id, version: held.version))))
+        guard case .failure(let error)? = late else {
+            Issue.record("stale complete was accepted")
+            return
+        }
+        #expect(error.code == .staleVersion)
+        #expect(error.job == taken.reference)
+    }
+
+    /// A failed job retried after its backoff wakes a waiter when the backoff ends.
+    @Test func backoffEnd_wakesAWaiter() throws {
+        let h = try CoordinatorHarness()
+        _ = h.enqueue()
+        guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))) else { return }
+        guard case .job(let failed)? = h.send(.fail(FailRequest(fence: JobVersion(job: held.id, version: held.version)))) else {
+            Issue.record("fail was refused")
+            return
+        }
+        let waiter = h.park(waitMs: 60_000)
+        #expect(h.coordinator.nextDeadline() == failed.runAt)
+        h.now = failed.runAt
+        h.run()
+        #expect(waiter.last?.claimedJob??.attempt == 2)
+    }
+
+    /// `retry` of a failed job wakes a waiter at once.
+    @Test func retry_wakesAWaiter() throws {
+        let h = try CoordinatorHarness()
+        _ = h.enqueue()
+        guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))),
+            case .job(let failed)? = h.send(.fail(FailRequest(fence: JobVersion(job: held.id, version: held.version), retry: false)))
+        else { return }
+        let waiter = h.park()
+        h.send(.retry(JobVersion(job: failed.id, version: failed.version)))
+        #expect(waiter.last?.claimedJob??.id == held.id)
+    }
+
+    /// In one batch every request is answered and one bad request does not undo the others.
+    @Test func batch_oneFailureRollsBackAlone() throws {
+        let h = try CoordinatorHarness()
+        let (good1, inbox1) = h.command(.enqueue(EnqueueRequest(queue: "q")))
+        let (bad, inbox2) = h.command(.cancel(JobVersion(job: 42, version: 1)))
+        let (good2, inbox3) = h.command(.enqueue(EnqueueRequest(queue: "q")))
+        #expect(h.run([good1, bad, good2]) == 3)
+        guard case .enqueued? = inbox1.last, case .failure(let error)? = inbox2.last, case .enqueued? = inbox3.last else {
+            Issue.record("unexpected answers")
+            return
+        }
+        #expect(error.code == .notFound)
+        #expect(try h.store.list(ListRequest()).jobs.count == 2)
+    }
+
+    /// A claim given back because its answer could not be delivered is claimable again and
+    /// does not count as an attempt.
+    @Test func release_returnsTheJob() throws {
+        let h = try CoordinatorHarness()
+        _ = h.enqueue()
+        guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))) else { return }
+        let waiter = h.park()
+        h.run([WriteCommand(action: .release(JobVersion(job: held.id, version: held.version)), origin: ConnectionOrigin(peer: nil)) { _ in }])
+        #expect(waiter.last?.claimedJob??.attempt == 1)
+    }
+
+    /// At shutdown every parked claim is answered with `job: null`.
+    @Test func shutdown_answersParkedClaimsWithNull() throws {
+        let h = try CoordinatorHarness()
+        let waiters = [h.park(), h.park(["other"])]
+        for completion in h.coordinator.releaseAllWaiters() { completion.respond(completion.reply) }
+        #expect(waiters.map(\.all) == [[.claimed(nil)], [.claimed(nil)]])
+    }
+}
