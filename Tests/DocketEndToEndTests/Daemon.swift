@@ -1,0 +1,137 @@
+import DocketClient
+import DocketProtocol
+import Foundation
+
+/// A real `docketd` process on a socket and database in a temporary folder of its own.
+final class Daemon: @unchecked Sendable {
+    let folder: URL
+    let socketPath: String
+    let databasePath: String
+    let extraArguments: [String]
+    private(set) var process: Process
+    private var logHandle: FileHandle
+
+    /// The `docketd` that `swift test` built, next to this test bundle.
+    static var executable: URL {
+        let me = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return me.deletingLastPathComponent().appendingPathComponent("docketd")
+    }
+
+    static func makeFolder(_ name: String = "e2e") throws -> URL {
+        // Short paths: a Unix socket path must fit in 108 bytes.
+        let folder = URL(fileURLWithPath: "/tmp/dk-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Starts a daemon and returns once it answers `ping`.
+    init(folder: URL? = nil, arguments: [String] = []) async throws {
+        self.folder = try folder ?? Self.makeFolder()
+        socketPath = self.folder.appendingPathComponent("d.sock").path
+        databasePath = self.folder.appendingPathComponent("d.db").path
+        extraArguments = arguments
+        (process, logHandle) = try Self.launch(folder: self.folder, arguments: ["--socket", socketPath, "--db", databasePath] + arguments)
+        try await waitUntilServing()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    static func launch(folder: URL, arguments: [String]) throws -> (Process, FileHandle) {
+        let logURL = folder.appendingPathComponent("docketd.log")
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return (process, log)
+    }
+
+    /// Runs `docketd` with these arguments to the end (for start-up failures).
+    static func runToExit(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    var log: String {
+        (try? String(contentsOf: folder.appendingPathComponent("docketd.log"), encoding: .utf8)) ?? ""
+    }
+
+    func waitUntilServing() async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            guard process.isRunning else { throw DaemonFailure("docketd exited with \(process.terminationStatus):\n\(log)") }
+            if let connection = try? await DocketConnection.connect(socketPath: socketPath),
+                let answer = try? await connection.send(["op": "ping"])
+            {
+                await connection.close()
+                if answer["ok"] == true { return }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DaemonFailure("docketd did not answer within 20 s:\n\(log)")
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// `kill -9`: no shutdown at all.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Starts the daemon again on the same socket and database.
+    func restart() async throws {
+        (process, logHandle) = try Self.launch(
+            folder: folder, arguments: ["--socket", socketPath, "--db", databasePath] + extraArguments)
+        try await waitUntilServing()
+    }
+
+    func connect() async throws -> DocketConnection {
+        try await DocketConnection.connect(socketPath: socketPath)
+    }
+}
+
+struct DaemonFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension DocketConnection {
+    /// Sends a request and returns the answer's `job` (or `null`).
+    func job(_ request: JSONValue) async throws -> JSONValue {
+        let answer = try await send(request)
+        guard answer["ok"] == true else { throw DaemonFailure("request failed: \(JSONWriter.text(of: answer))") }
+        return answer["job"] ?? .null
+    }
+}
+
+extension JSONValue {
+    var int: Int64? { int64 }
+    var errorCode: String? { self["error"]?["code"]?.string }
+}

@@ -1,0 +1,158 @@
+import DocketClient
+import DocketProtocol
+import Foundation
+import Testing
+
+@Suite("End to end: the job life cycle against a real docketd")
+struct LifecycleEndToEndTests {
+    /// enqueue → claim → progress → complete, each answer carrying the next version.
+    @Test func fullCycle_withVersions() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let enqueued = try await client.job(["op": "enqueue", "queue": "emails", "payload": ["to": "a@b"]])
+        #expect(enqueued["state"] == "pending" && enqueued["version"] == 1)
+        let id = try #require(enqueued["id"]?.int)
+        let claimed = try await client.job(["op": "claim", "queue": "emails", "worker": "agent-7"])
+        #expect(claimed["id"]?.int == id && claimed["state"] == "running" && claimed["version"] == 2)
+        #expect(claimed["attempt"] == 1 && claimed["worker"] == "agent-7")
+        let progressed = try await client.job(["op": "progress", "job": .int(id), "version": 2, "progress": ["pct": 50]])
+        #expect(progressed["version"] == 3 && progressed["progress"] == ["pct": 50])
+        let completed = try await client.job(["op": "complete", "job": .int(id), "version": 3, "result": ["sent": true]])
+        #expect(completed["state"] == "completed" && completed["version"] == 4 && completed["result"] == ["sent": true])
+        let got = try await client.send(["op": "get", "job": .int(id), "events": true])
+        let types = got["events"]?.array?.compactMap { $0["type"]?.string }
+        #expect(types == ["enqueued", "claimed", "progress", "completed"])
+        await client.close()
+        #expect(daemon.stop() == 0)
+    }
+
+    /// A stale version changes nothing and says where the job is; a matching version in the
+    /// wrong state is `invalid_state`.
+    @Test func staleAndInvalidState_areRefused() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let job = try await client.job(["op": "enqueue", "queue": "q"])
+        let id = try #require(job["id"]?.int)
+        _ = try await client.job(["op": "claim", "queue": "q"])
+        let stale = try await client.send(["op": "complete", "job": .int(id), "version": 1])
+        #expect(stale.errorCode == "stale_version")
+        #expect(stale["error"]?["job"] == ["id": .int(id), "version": 2, "state": "running"])
+        let invalid = try await client.send(["op": "retry", "job": .int(id), "version": 2])
+        #expect(invalid.errorCode == "invalid_state")
+        let missing = try await client.send(["op": "cancel", "job": 999, "version": 1])
+        #expect(missing.errorCode == "not_found")
+        let unchanged = try await client.job(["op": "get", "job": .int(id)])
+        #expect(unchanged["version"] == 2 && unchanged["state"] == "running")
+        await client.close()
+    }
+
+    /// When a lease passes the job goes back to the queue under a new version; the old
+    /// worker's late `complete` is stale and the new owner's work stands.
+    @Test func leaseExpiry_fencesTheOldWorker() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let id = try #require(try await client.job(["op": "enqueue", "queue": "q"])["id"]?.int)
+        let old = try await client.job(["op": "claim", "queue": "q", "lease_ms": 200, "worker": "old"])
+        // The new worker parks a claim; the lease expiry alone must wake it.
+        let fresh = try await client.job(["op": "claim", "queue": "q", "wait_ms": 5000, "worker": "new"])
+        #expect(fresh["id"]?.int == id && fresh["version"] == 4 && fresh["attempt"] == 2 && fresh["worker"] == "new")
+        let late = try await client.send(["op": "complete", "job": .int(id), "version": old["version"]!, "result": "old"])
+        #expect(late.errorCode == "stale_version")
+        let done = try await client.job(["op": "complete", "job": .int(id), "version": 4, "result": "new"])
+        #expect(done["result"] == "new")
+        let events = try await client.send(["op": "get", "job": .int(id), "events": true])["events"]?.array?.compactMap { $0["type"]?.string }
+        #expect(events == ["enqueued", "claimed", "lease_expired", "claimed", "completed"])
+        await client.close()
+    }
+
+    /// A claim that waits is woken by an enqueue on another connection, long before its
+    /// wait runs out, and a claim that times out gets `job: null`.
+    @Test func longPoll_wakesOnEnqueue() async throws {
+        let daemon = try await Daemon()
+        let worker = try await daemon.connect()
+        let producer = try await daemon.connect()
+        let started = ContinuousClock.now
+        async let claimed = worker.job(["op": "claim", "queue": "later", "wait_ms": 30000])
+        try await Task.sleep(for: .milliseconds(200))
+        let enqueued = try await producer.job(["op": "enqueue", "queue": "later"])
+        let job = try await claimed
+        #expect(job["id"] == enqueued["id"])
+        #expect(ContinuousClock.now - started < .seconds(10), "woken by the enqueue, not by the 30 s timeout")
+        let empty = try await worker.send(["op": "claim", "queue": "empty", "wait_ms": 100])
+        #expect(empty["ok"] == true && empty["job"] == .null)
+        await worker.close()
+        await producer.close()
+    }
+
+    /// A delayed job is not claimable before its time and is handed to a waiting claim when
+    /// its time comes.
+    @Test func delayedJob_isServedWhenDue() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let job = try await client.job(["op": "enqueue", "queue": "q", "delay_ms": 300])
+        #expect(try await client.send(["op": "claim", "queue": "q"])["job"] == .null)
+        let claimed = try await client.job(["op": "claim", "queue": "q", "wait_ms": 5000])
+        #expect(claimed["id"] == job["id"])
+        await client.close()
+    }
+
+    /// Many requests written at once are all answered, in order.
+    @Test func pipelinedRequests_areAnsweredInOrder() async throws {
+        let daemon = try await Daemon()
+        let socket = try RawSocket(path: daemon.socketPath)
+        var lines = ""
+        for index in 0..<300 {
+            switch index % 3 {
+            case 0: lines += #"{"op":"enqueue","queue":"p","id":\#(index)}"# + "\n"
+            case 1: lines += #"{"op":"get","job":\#(index / 3 + 1),"id":\#(index)}"# + "\n"
+            default: lines += #"{"op":"ping","id":\#(index)}"# + "\n"
+            }
+        }
+        try socket.send(lines)
+        for index in 0..<300 {
+            let answer = try socket.readJSON()
+            #expect(answer["id"] as? Int == index)
+            #expect(answer["ok"] as? Bool == true, "request \(index): \(answer)")
+        }
+    }
+
+    /// `echo … | socat - UNIX-CONNECT:…` gets its answer even though socat half-closes.
+    @Test func socatOneShot_getsItsAnswer() async throws {
+        let daemon = try await Daemon()
+        let output = try Shell.run("printf '%s\\n' '{\"op\":\"ping\",\"id\":7}' '{\"op\":\"enqueue\",\"queue\":\"s\"}' | socat - UNIX-CONNECT:\(daemon.socketPath)")
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first == #"{"id":7,"ok":true}"#)
+        #expect(lines.last?.contains(#""created":true"#) == true)
+    }
+
+    /// SIGTERM answers parked claims with `job: null`, commits what was sent, and exits 0.
+    @Test func sigterm_drainsAndExitsZero() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        async let parked = client.send(["op": "claim", "queue": "never", "wait_ms": 60000])
+        try await Task.sleep(for: .milliseconds(200))
+        let status = daemon.stop()
+        let answer = try await parked
+        #expect(answer["ok"] == true && answer["job"] == .null)
+        #expect(status == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+    }
+}
+
+enum Shell {
+    /// Runs a shell command and returns its standard output; throws on a non-zero exit.
+    @discardableResult
+    static func run(_ command: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw DaemonFailure("`\(command)` exited with \(process.terminationStatus)") }
+        return output
+    }
+}
