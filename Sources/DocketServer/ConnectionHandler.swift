@@ -79,7 +79,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if case ChannelEvent.inputClosed = event {
             // The client half-closed (`socat -`, `nc -N`): answer what it sent, then close.
             inputClosed = true
-            closeIfDone()
+            if refusing { context.close(promise: nil) } else { closeIfDone() }
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -221,9 +221,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 promise?.futureResult.whenFailure { _ in Self.giveBack(claimed, writer: writer, origin: origin) }
             }
             if first.closeAfter {
+                // Close our half only and keep discarding input until the client closes
+                // (or a grace period ends): closing outright with its unread bytes queued
+                // would reset the connection and could lose the error line on its way.
                 let channel = context.channel
                 context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: bytes))).whenComplete { _ in
-                    channel.close(promise: nil)
+                    channel.close(mode: .output, promise: nil)
+                    channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
                 }
                 return
             }
