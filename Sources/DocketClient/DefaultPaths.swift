@@ -6,7 +6,7 @@ import Glibc
 /// order: flag, `DOCKET_*`, systemd's directories, then root's or the user's defaults).
 /// Shared by `docketd` and every client so both sides agree without configuration.
 public enum DefaultPaths {
-    static func environment(_ name: String) -> String? {
+    public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)
         return text.isEmpty ? nil : text

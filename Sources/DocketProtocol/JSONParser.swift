@@ -95,7 +95,8 @@ public struct JSONParser {
                 skipWhitespace()
                 guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
                 let key = try parseString()
-                if members.contains(where: { $0.key == key }) {
+                // Keys are compared byte for byte: JSON does not fold Unicode equivalents.
+                if members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                     throw failure("duplicate key \"\(key)\"")
                 }
                 skipWhitespace()

@@ -37,8 +37,9 @@ public enum LineFramer {
             index += 1
         }
         let scanned = bytes.count
-        // A trailing \r may still be the first half of a terminator, so allow one extra byte.
-        return scanned > limit + 1 ? .tooLarge : .needMore(scanned: scanned)
+        // A trailing \r may still be the first half of a terminator, so it may stand one past the limit.
+        let overLimit = scanned > limit + 1 || (scanned == limit + 1 && bytes[bytes.endIndex - 1] != UInt8(ascii: "\r"))
+        return overLimit ? .tooLarge : .needMore(scanned: scanned)
     }
 
     /// Whether a line holds nothing but spaces and tabs; such lines are ignored.

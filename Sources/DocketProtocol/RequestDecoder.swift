@@ -80,7 +80,7 @@ public struct RequestDecoder: Sendable {
         case "stats":
             return .stats
         default:
-            throw ProtocolError(.unknownOp, "unknown op \"\(op)\"; see the `hello` op and protocol/README.md for the list")
+            throw ProtocolError(.unknownOp, "unknown op \"\(op)\"; protocol/README.md lists the ops this docketd serves")
         }
     }
 
@@ -99,7 +99,7 @@ public struct RequestDecoder: Sendable {
         }
         var initial = Defaults.backoffInitialMs
         var maximum = Defaults.backoffMaxMs
-        if let backoff = f.object["backoff"] {
+        if let backoff = f.object["backoff"], !backoff.isNull {
             guard case .object(let inner) = backoff else { throw .badRequest("field 'backoff' must be an object") }
             let b = Fields(object: inner, limits: limits, prefix: "backoff.")
             initial = try b.optionalInt("initial_ms", in: 0...limits.maxDelayMs) ?? initial
@@ -116,7 +116,7 @@ public struct RequestDecoder: Sendable {
 
     func decodeClaim(_ f: Fields) throws(ProtocolError) -> ClaimRequest {
         var queues: [String]
-        if let list = f.object["queues"] {
+        if let list = f.object["queues"], !list.isNull {
             guard f.object["queue"] == nil else { throw .badRequest("give 'queue' or 'queues', not both") }
             guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxClaimQueues else {
                 throw .badRequest("field 'queues' must be an array of 1 to \(limits.maxClaimQueues) queue names")
@@ -126,7 +126,7 @@ public struct RequestDecoder: Sendable {
                 guard case .string(let name) = item, Fields.isValidName(name, maxBytes: limits.maxNameBytes) else {
                     throw .badRequest("field 'queues' must hold queue names (1 to \(limits.maxNameBytes) bytes, no control characters)")
                 }
-                if !queues.contains(name) { queues.append(name) }
+                if !queues.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { queues.append(name) }
             }
         } else {
             queues = [try f.name("queue")]

@@ -4,8 +4,10 @@
 /// Foundation and formatting costs a few dozen instructions per timestamp.
 public enum Timestamp {
     /// Formats as `2026-11-23T06:00:00.000Z`.
+    /// Times outside `representable` are clamped to its ends.
     public static func format(milliseconds: Int64) -> String {
-        let (days, msOfDay) = floorDivide(milliseconds, 86_400_000)
+        let clamped = min(max(milliseconds, representable.lowerBound), representable.upperBound)
+        let (days, msOfDay) = floorDivide(clamped, 86_400_000)
         let (year, month, day) = civil(fromDays: days)
         var out = [UInt8]()
         out.reserveCapacity(24)
@@ -82,8 +84,13 @@ public enum Timestamp {
         guard i == b.count else { return nil }
         let days = days(fromCivil: year, month, day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
-        return seconds * 1000 + millis
+        let milliseconds = seconds * 1000 + millis
+        // An offset can push a time just outside the years that can be written back.
+        return representable.contains(milliseconds) ? milliseconds : nil
     }
+
+    /// 0000-01-01T00:00:00.000Z through 9999-12-31T23:59:59.999Z: what four-digit years hold.
+    public static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
 
     static func daysIn(month: Int64, year: Int64) -> Int64 {
         switch month {

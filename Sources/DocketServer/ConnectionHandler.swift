@@ -23,6 +23,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private let server: ServerContext
+    /// Set for a socket named `readonly`: only ops that change nothing are served.
+    private let readOnly: Bool
     private var context: ChannelHandlerContext!
     private var origin = ConnectionOrigin(peer: nil)
     /// Answers not yet written, in request order; `firstSequence` numbers the first one.
@@ -36,8 +38,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inputClosed = false
     private var readHeld = false
 
-    init(server: ServerContext) {
+    init(server: ServerContext, readOnly: Bool) {
         self.server = server
+        self.readOnly = readOnly
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -45,9 +48,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        origin = ConnectionOrigin(peer: PeerCredentials.of(context.channel)?.label)
+        let credentials = PeerCredentials.of(context.channel)
+        origin = ConnectionOrigin(peer: credentials?.label)
         server.register(context.channel)
         context.fireChannelActive()
+        if !server.access.admits(credentials) {
+            server.logger.notice("refused a connection", metadata: ["peer": "\(credentials?.label ?? "unknown")"])
+            refuse(
+                ProtocolError(
+                    .forbidden,
+                    "uid \(credentials.map { String($0.uid) } ?? "?") may not use this docketd; "
+                        + "ask its operator to add --allow-uid or --allow-gid"))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -60,10 +72,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard !refusing else { return }
         switch unwrapInboundIn(data) {
         case .tooLarge:
-            refusing = true
-            let error = ProtocolError(
-                .tooLarge, "request line is longer than \(server.info.limits.maxLineBytes) bytes; the connection will close")
-            append(Slot(response: ResponseEncoder.encode(id: nil, reply: .failure(error)), closeAfter: true))
+            refuse(
+                ProtocolError(
+                    .tooLarge, "request line is longer than \(server.info.limits.maxLineBytes) bytes; the connection will close"))
         case .line(let line):
             switch server.decoder.decode(line.readableBytesView) {
             case .failure(let rejection):
@@ -113,6 +124,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .ping:
             append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .pong)))
         default:
+            if readOnly && request.operation.isWrite {
+                let error = ProtocolError(
+                    .forbidden, "this socket is read-only; send \(request.operation.name) through the read-write socket")
+                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                return
+            }
             if server.isDraining {
                 let error = ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")
                 append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
@@ -122,6 +139,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
             append(Slot())
             startRequests()
         }
+    }
+
+    /// Answers with a last error line, reads nothing more, and closes after it.
+    private func refuse(_ error: ProtocolError) {
+        refusing = true
+        append(Slot(response: ResponseEncoder.encode(id: nil, reply: .failure(error)), closeAfter: true))
+        flushReadyAnswers()
     }
 
     private func append(_ slot: Slot) {
@@ -186,6 +210,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             handler.readInFlight = false
             switch result {
             case .success(let reply): handler.answer(sequence, id: id, reply: reply)
+            case .failure(let error as StoreError): handler.answer(sequence, id: id, reply: .failure(error.protocolError))
             case .failure: handler.answer(sequence, id: id, reply: .failure(ProtocolError(.shuttingDown, "docketd is shutting down")))
             }
         }

@@ -16,7 +16,15 @@ public struct ServerConfiguration: Sendable {
     public var limits = Limits.standard
     /// Permissions of the socket file the daemon binds.
     public var socketMode: UInt32 = 0o660
+    /// Group of the socket file the daemon binds (`nil` keeps the daemon's group).
+    public var socketGroup: UInt32?
+    /// Sockets passed by systemd; when there are any, `socketPath` is not bound.
+    public var inheritedSockets: [Systemd.InheritedSocket] = []
+    /// Who may connect besides the daemon's own user and root; empty lists admit everyone.
+    public var access = AccessPolicy()
     public var eventLoops = 2
+    /// Test-only fault: the writer wedges after this many milliseconds.
+    public var stallWriterAfterMs: UInt64?
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath
@@ -40,6 +48,7 @@ public final class DocketDaemon: Sendable {
     private let context: ServerContext
     private let listeners: [any Channel]
     private let locks: [FileLock]
+    private let notifications: NIOLockedValueBox<[RepeatedTask]> = NIOLockedValueBox([])
 
     /// Opens the database, starts the writer and binds the socket: once this returns the
     /// daemon is serving.
@@ -49,9 +58,11 @@ public final class DocketDaemon: Sendable {
         var locks: [FileLock] = []
         do {
             try Self.makeParentDirectory(of: configuration.databasePath, mode: 0o750)
-            try Self.makeParentDirectory(of: configuration.socketPath, mode: 0o755)
             locks.append(try FileLock(path: configuration.databasePath + ".lock", purpose: "database \(configuration.databasePath)"))
-            locks.append(try FileLock(path: configuration.socketPath + ".lock", purpose: "socket \(configuration.socketPath)"))
+            if configuration.inheritedSockets.isEmpty {
+                try Self.makeParentDirectory(of: configuration.socketPath, mode: 0o755)
+                locks.append(try FileLock(path: configuration.socketPath + ".lock", purpose: "socket \(configuration.socketPath)"))
+            }
         } catch let error as FileLock.Held {
             throw StartupError(error.description)
         }
@@ -63,32 +74,62 @@ public final class DocketDaemon: Sendable {
         } catch {
             throw StartupError("cannot open the database: \(Self.describe(error))")
         }
-        let writer = Writer(coordinator: Coordinator(store: store), clock: clock, logger: logger)
+        let writer = Writer(
+            coordinator: Coordinator(store: store), clock: clock, logger: logger,
+            stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
             writer: writer, readers: ReaderPool(readers: readers),
-            info: ServerInfo(version: Self.version, limits: configuration.limits), clock: clock, logger: logger)
+            info: ServerInfo(version: Self.version, limits: configuration.limits), access: configuration.access, clock: clock,
+            logger: logger)
         writer.start()
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
         self.locks = locks
         do {
-            listeners = [try Self.bind(path: configuration.socketPath, mode: configuration.socketMode, group: group, context: context)]
+            if configuration.inheritedSockets.isEmpty {
+                listeners = [
+                    try Self.bind(
+                        path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup,
+                        eventLoops: group, context: context)
+                ]
+            } else {
+                let (eventLoops, context) = (group, context)
+                listeners = try configuration.inheritedSockets.map { socket in
+                    try Self.serve(socket, eventLoops: eventLoops, context: context)
+                }
+            }
         } catch {
             writer.stopAndWait()
             try? group.syncShutdownGracefully()
             throw StartupError("cannot listen on \(configuration.socketPath): \(error)")
         }
+        let served =
+            configuration.inheritedSockets.isEmpty
+            ? configuration.socketPath
+            : configuration.inheritedSockets.map { "fd \($0.descriptor) (\($0.name))" }.joined(separator: ", ")
         logger.info(
             "docketd serving",
             metadata: [
-                "socket": "\(configuration.socketPath)", "db": "\(configuration.databasePath)",
+                "socket": "\(served)", "db": "\(configuration.databasePath)",
                 "synchronous": "\(configuration.synchronous.rawValue)", "version": "\(Self.version)",
             ])
+    }
+
+    /// Tells systemd the daemon is ready and starts the watchdog and status updates.
+    public func announceReady() {
+        let served =
+            configuration.inheritedSockets.isEmpty
+            ? configuration.socketPath : "\(configuration.inheritedSockets.count) inherited sockets"
+        Systemd.notify("READY=1\nSTATUS=serving \(served)")
+        let tasks = ServiceNotifier(context: context, eventLoop: group.next()).start()
+        notifications.withLockedValue { $0 = tasks }
     }
 
     /// Stops accepting, answers parked claims with `job: null`, commits what is in flight,
     /// writes the last answers and closes every connection.
     public func shutdown() {
         logger.info("shutting down")
+        Systemd.notify("STOPPING=1\nSTATUS=shutting down")
+        for task in notifications.withLockedValue({ $0 }) { task.cancel() }
         context.startDraining()
         for listener in listeners { try? listener.close().wait() }
         context.writer.stopAndWait()
@@ -106,30 +147,49 @@ public final class DocketDaemon: Sendable {
             forced.cancel()
         }
         try? group.syncShutdownGracefully()
-        if !configuration.socketPath.isEmpty { unlink(configuration.socketPath) }
+        if configuration.inheritedSockets.isEmpty { unlink(configuration.socketPath) }
         logger.info("stopped")
     }
 
-    private static func bind(path: String, mode: UInt32, group: MultiThreadedEventLoopGroup, context: ServerContext) throws
-        -> any Channel
+    private static func bootstrap(eventLoops: MultiThreadedEventLoopGroup, context: ServerContext, readOnly: Bool)
+        -> ServerBootstrap
     {
         let limit = context.info.limits.maxLineBytes
-        let channel = try ServerBootstrap(group: group)
+        return ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(limit: limit)))
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: context))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(server: context, readOnly: readOnly))
                 }
             }
-            // The socket lock is held, so a file at the path is a stale leftover, never a live daemon's.
+    }
+
+    private static func bind(
+        path: String, mode: UInt32, group socketGroup: UInt32?, eventLoops: MultiThreadedEventLoopGroup,
+        context: ServerContext
+    ) throws -> any Channel {
+        // The socket lock is held, so a file at the path is a stale leftover, never a live daemon's.
+        let channel = try bootstrap(eventLoops: eventLoops, context: context, readOnly: false)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
             .wait()
+        if let socketGroup, chown(path, uid_t.max, socketGroup) != 0 {
+            throw StartupError("cannot give \(path) to group \(socketGroup): \(String(cString: strerror(errno)))")
+        }
         guard chmod(path, mode_t(mode)) == 0 else {
             throw StartupError("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
         }
         return channel
+    }
+
+    /// Serves a socket systemd bound for us; one named `readonly` admits read ops only.
+    private static func serve(
+        _ socket: Systemd.InheritedSocket, eventLoops: MultiThreadedEventLoopGroup, context: ServerContext
+    ) throws -> any Channel {
+        try bootstrap(eventLoops: eventLoops, context: context, readOnly: socket.name == "readonly")
+            .withBoundSocket(socket.descriptor)
+            .wait()
     }
 
     static func makeParentDirectory(of path: String, mode: UInt32) throws {

@@ -23,18 +23,15 @@ final class ReaderPool: Sendable {
         threads.start()
     }
 
-    func run(
-        on eventLoop: any EventLoop, _ body: @escaping @Sendable (any JobReader) throws(StoreError) -> Reply
-    ) -> EventLoopFuture<Reply> {
+    /// Runs `body` with a reader connection on a reader thread; a `StoreError` fails the future.
+    func run<Result: Sendable>(
+        on eventLoop: any EventLoop, _ body: @escaping @Sendable (any JobReader) throws(StoreError) -> Result
+    ) -> EventLoopFuture<Result> {
         threads.runIfActive(eventLoop: eventLoop) { [idle] in
             // There are as many connections as threads, so one is always free here.
             let handle = idle.withLockedValue { $0.removeLast() }
             defer { idle.withLockedValue { $0.append(handle) } }
-            do throws(StoreError) {
-                return try body(handle.reader)
-            } catch {
-                return .failure(error.protocolError)
-            }
+            return try body(handle.reader)
         }
     }
 

@@ -10,6 +10,7 @@ final class ServerContext: Sendable {
     let readers: ReaderPool
     let decoder: RequestDecoder
     let info: ServerInfo
+    let access: AccessPolicy
     let clock: any WallClock
     let startedAt: Int64
     let logger: Logger
@@ -19,7 +20,8 @@ final class ServerContext: Sendable {
     private let openChannels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let draining = Atomic<Bool>(false)
 
-    init(writer: Writer, readers: ReaderPool, info: ServerInfo, clock: any WallClock, logger: Logger) {
+    init(writer: Writer, readers: ReaderPool, info: ServerInfo, access: AccessPolicy, clock: any WallClock, logger: Logger) {
+        self.access = access
         self.writer = writer
         self.readers = readers
         self.decoder = RequestDecoder(limits: info.limits)

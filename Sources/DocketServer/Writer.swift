@@ -4,6 +4,7 @@ import Glibc
 import Dispatch
 import DocketProtocol
 import Logging
+import NIOCore
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -27,16 +28,21 @@ public final class Writer: Sendable {
     private let logger: Logger
     /// Parked claims right now, for `stats`.
     private let waiting = Atomic<Int>(0)
-    /// Batches committed so far; the watchdog checks that this moves.
+    /// Batches committed so far.
     private let batches = Atomic<Int>(0)
-    /// A test-only fault: while set, the writer stalls before each batch (a wedged disk).
-    private let stalled = Atomic<Bool>(false)
+    /// When the batch in progress started (monotonic ns), 0 while idle; the watchdog stops
+    /// vouching for a daemon whose writer has been inside one batch for too long.
+    private let busySince = Atomic<UInt64>(0)
+    /// Test-only fault: after this many ms of uptime the writer wedges inside its next batch.
+    private let stallAfterMs: UInt64?
+    private let startedAt = DispatchTime.now().uptimeNanoseconds
 
     // The coordinator is confined to the writer thread; nothing else touches it.
     private nonisolated(unsafe) let engine: Coordinator
 
-    public init(coordinator: Coordinator, clock: any WallClock, logger: Logger) {
+    public init(coordinator: Coordinator, clock: any WallClock, logger: Logger, stallAfterMs: UInt64? = nil) {
         self.engine = coordinator
+        self.stallAfterMs = stallAfterMs
         self.clock = clock
         self.logger = logger
     }
@@ -44,9 +50,12 @@ public final class Writer: Sendable {
     public var waitingClaims: Int { waiting.load(ordering: .relaxed) }
     public var committedBatches: Int { batches.load(ordering: .relaxed) }
 
-    public func setStalled(_ value: Bool) {
-        stalled.store(value, ordering: .relaxed)
-        wakeUp.signal()
+    /// False when the writer has spent more than `limit` inside one batch: a wedged disk or
+    /// a stuck lock, which systemd should answer by restarting the daemon.
+    public func isMakingProgress(limit: TimeAmount) -> Bool {
+        let since = busySince.load(ordering: .relaxed)
+        guard since != 0 else { return true }
+        return Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds
     }
 
     /// Starts the writer thread.
@@ -83,7 +92,6 @@ public final class Writer: Sendable {
         var deadline = engine.nextDeadline()
         while true {
             waitForWork(until: deadline)
-            while stalled.load(ordering: .relaxed) { usleep(10_000) }
             let (batch, stopping) = state.withLockedValue { state in
                 defer { state.inbox.removeAll(keepingCapacity: true) }
                 return (state.inbox, state.stopping)
@@ -91,7 +99,10 @@ public final class Writer: Sendable {
             if batch.isEmpty, !stopping, deadline.map({ clock.now() < $0 }) ?? true {
                 continue  // a wake-up whose request was already taken by the previous batch
             }
+            busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            stallIfFaultInjected()
             let completions = engine.process(batch, now: clock.now())
+            busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
             for completion in completions { completion.respond(completion.reply) }
             if stopping {
@@ -104,6 +115,12 @@ public final class Writer: Sendable {
             waiting.store(engine.waitingClaims, ordering: .relaxed)
             deadline = engine.nextDeadline()
         }
+    }
+
+    private func stallIfFaultInjected() {
+        guard let stallAfterMs, DispatchTime.now().uptimeNanoseconds - startedAt > stallAfterMs * 1_000_000 else { return }
+        logger.warning("test fault: the writer stalls for good")
+        while true { sleep(3600) }
     }
 
     /// Sleeps until a request arrives or `deadline` (wall-clock ms) passes.

@@ -19,6 +19,9 @@ struct Docketd: ParsableCommand {
             or $XDG_RUNTIME_DIR/docket.sock. Database: --db, $DOCKET_DB, $STATE_DIRECTORY/docket.db, \
             /var/lib/docket/docket.db (root) or $XDG_STATE_HOME/docket/docket.db \
             (~/.local/state/docket/docket.db). Missing parent folders are created.
+
+            Under socket activation (LISTEN_FDS) docketd serves the inherited sockets and ignores \
+            --socket; a socket named "readonly" (FileDescriptorName=readonly) serves read ops only.
             """,
         version: DocketDaemon.version)
 
@@ -35,6 +38,18 @@ struct Docketd: ParsableCommand {
             """)
     var sync: SQLiteJobStore.Synchronous = .full
 
+    @Option(help: "Permissions of the socket file, in octal.")
+    var socketMode: String = "0660"
+
+    @Option(help: "Group (name or number) to own the socket file.")
+    var socketGroup: String?
+
+    @Option(help: "A user (name or uid) allowed to connect besides docketd's own user and root. Repeatable.")
+    var allowUid: [String] = []
+
+    @Option(help: "A group (name or gid) whose members' connections are allowed. Repeatable.")
+    var allowGid: [String] = []
+
     @Option(help: "The longest request line accepted, in bytes.")
     var maxLineBytes: Int = 1 << 20
 
@@ -49,13 +64,13 @@ struct Docketd: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "docketd")
-        var configuration = ServerConfiguration(
-            socketPath: socket ?? DefaultPaths.socket(), databasePath: db ?? DefaultPaths.database())
-        configuration.synchronous = sync
-        guard (1024...(64 << 20)).contains(maxLineBytes) else {
-            throw ValidationError("--max-line-bytes must be between 1024 and 67108864")
+        let configuration: ServerConfiguration
+        do {
+            configuration = try makeConfiguration()
+        } catch {
+            logger.critical("docketd cannot start: \(error)")
+            throw ExitCode(2)
         }
-        configuration.limits.maxLineBytes = maxLineBytes
 
         let daemon: DocketDaemon
         do {
@@ -64,21 +79,56 @@ struct Docketd: ParsableCommand {
             logger.critical("docketd cannot start: \(error)")
             throw ExitCode(1)
         }
-        Systemd.notify("READY=1\nSTATUS=serving \(configuration.socketPath)")
+        daemon.announceReady()
 
         let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
+        let sources = [SIGTERM, SIGINT].map { signalNumber in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler { stop.signal() }
             source.resume()
-            sources.append(source)
+            return source
         }
         stop.wait()
-        Systemd.notify("STOPPING=1")
         daemon.shutdown()
-        _ = sources
+        sources.forEach { $0.cancel() }
+    }
+
+    func makeConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration(
+            socketPath: socket ?? DefaultPaths.socket(), databasePath: db ?? DefaultPaths.database())
+        configuration.synchronous = sync
+        guard (1024...(64 << 20)).contains(maxLineBytes) else {
+            throw ValidationError("--max-line-bytes must be between 1024 and 67108864")
+        }
+        configuration.limits.maxLineBytes = maxLineBytes
+        guard let mode = UInt32(socketMode, radix: 8), mode <= 0o777 else {
+            throw ValidationError("--socket-mode must be an octal mode such as 0660, not \(socketMode)")
+        }
+        configuration.socketMode = mode
+        configuration.socketGroup = try socketGroup.map(Accounts.gid)
+        configuration.access = AccessPolicy(
+            uids: Set(try allowUid.map(Accounts.uid)), gids: Set(try allowGid.map(Accounts.gid)))
+        configuration.inheritedSockets = try Systemd.inheritedSockets()
+        if let stall = DefaultPaths.environment("DOCKETD_TEST_STALL_WRITER_AFTER_MS") {
+            configuration.stallWriterAfterMs = UInt64(stall)
+        }
+        return configuration
+    }
+}
+
+/// Users and groups given by name or number.
+enum Accounts {
+    static func uid(_ text: String) throws -> UInt32 {
+        if let number = UInt32(text) { return number }
+        guard let entry = getpwnam(text) else { throw ValidationError("no user named \(text)") }
+        return entry.pointee.pw_uid
+    }
+
+    static func gid(_ text: String) throws -> UInt32 {
+        if let number = UInt32(text) { return number }
+        guard let entry = getgrnam(text) else { throw ValidationError("no group named \(text)") }
+        return entry.pointee.gr_gid
     }
 }
 

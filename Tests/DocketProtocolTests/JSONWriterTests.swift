@@ -80,8 +80,8 @@ struct JSONWriterTests {
     @Test func containers_areWrittenWithoutWhitespace() {
         #expect(text([]) == "[]")
         #expect(text([:]) == "{}")
-        #expect(text([1, "a", nil, true, [[]], [:]]) == #"[1,"a",null,true,[[]],{}]"#)
-        #expect(text(["a": [1, 2, ["b": nil]], "c": true]) == #"{"a":[1,2,{"b":null}],"c":true}"#)
+        #expect(text([1, "a", .null, true, [[]], [:]]) == #"[1,"a",null,true,[[]],{}]"#)
+        #expect(text(["a": [1, 2, ["b": .null]], "c": true]) == #"{"a":[1,2,{"b":null}],"c":true}"#)
     }
 
     /// Object members are written in their stored order, not sorted.
@@ -144,8 +144,8 @@ struct JSONWriterTests {
         .number("123456789012345678901234567890"), .string(""), .string("plain"),
         .string("quote \" backslash \\ slash /"), .string("controls \u{0}\u{1}\u{8}\u{C}\n\r\t\u{1F}\u{7F}"),
         .string("é e\u{301} 😀 \u{FFFF} \u{10FFFF} \u{2028}"), .array([]), .object(JSONObject()),
-        [1, [2, [3, [4]]], ["deep": ["deeper": [nil]]]],
-        .object(JSONObject([("z", 1), ("a", "x"), ("", nil), ("k\"\n", [true, false])])),
+        [1, [2, [3, [4]]], ["deep": ["deeper": [.null]]]],
+        .object(JSONObject([("z", 1), ("a", "x"), ("", .null), ("k\"\n", [true, false])])),
         ["payload": ["to": "a@b", "n": .number("3.14159"), "tags": ["x", "y"]]],
     ] as [JSONValue])
     func parseOfWrite_returnsTheSameValue(_ value: JSONValue) throws {

@@ -105,9 +105,7 @@ struct LineFramerTests {
 
     /// `limit + 1` content bytes without a newline are already too large (the type's documented contract).
     @Test func lineOneOverTheLimitWithoutNewline_isTooLarge() {
-        withKnownIssue("needMore is returned until limit + 2 bytes, even when byte limit + 1 is not a \\r") {
-            #expect(next(filler(11), limit: 10) == .tooLarge)
-        }
+        #expect(next(filler(11), limit: 10) == .tooLarge)
     }
 
     /// Two bytes over the limit without a newline can never become a valid line and are too large.
