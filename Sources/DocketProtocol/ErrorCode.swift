@@ -15,6 +15,9 @@ public enum ErrorCode: String, Sendable, Equatable, CaseIterable {
     case shuttingDown = "shutting_down"
     /// Storage failed; the request was not applied.
     case `internal`
+    /// A `watch` fell too far behind; the connection is closed after this line. Watch again
+    /// with `since` set to the error's `seq` to resume without a gap.
+    case watchOverflow = "watch_overflow"
 }
 
 /// An error answer: a code, a sentence for people, and for version conflicts the job's present.
@@ -22,11 +25,16 @@ public struct ProtocolError: Error, Sendable, Equatable {
     public var code: ErrorCode
     public var message: String
     public var job: JobReference?
+    /// For schedule edits refused with `stale_version`: the schedule's present version.
+    public var schedule: ScheduleReference?
+    /// For `watch_overflow`: the last event seq delivered, to resume from.
+    public var seq: Int64?
 
-    public init(_ code: ErrorCode, _ message: String, job: JobReference? = nil) {
+    public init(_ code: ErrorCode, _ message: String, job: JobReference? = nil, schedule: ScheduleReference? = nil) {
         self.code = code
         self.message = message
         self.job = job
+        self.schedule = schedule
     }
 
     public static func badRequest(_ message: String) -> ProtocolError { ProtocolError(.badRequest, message) }

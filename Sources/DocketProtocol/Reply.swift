@@ -10,6 +10,12 @@ public enum Reply: Sendable, Equatable {
     case found(Job, events: [JobEvent]?)
     case listed([Job], next: Int64?)
     case stats(Statistics)
+    /// The answer to `watch`: the latest event seq; event lines follow.
+    case watching(seq: Int64)
+    case schedule(Schedule)
+    case schedules([Schedule])
+    /// `schedule_delete`: nothing else to say.
+    case done
     case failure(ProtocolError)
 }
 

@@ -24,6 +24,11 @@ public enum Op: Sendable, Equatable {
     case get(GetRequest)
     case list(ListRequest)
     case stats
+    case watch(WatchRequest)
+    case schedulePut(SchedulePutRequest)
+    case scheduleGet(name: String)
+    case scheduleDelete(ScheduleDeleteRequest)
+    case scheduleList
 
     /// The op's name on the wire.
     public var name: String {
@@ -40,14 +45,19 @@ public enum Op: Sendable, Equatable {
         case .get: return "get"
         case .list: return "list"
         case .stats: return "stats"
+        case .watch: return "watch"
+        case .schedulePut: return "schedule_put"
+        case .scheduleGet: return "schedule_get"
+        case .scheduleDelete: return "schedule_delete"
+        case .scheduleList: return "schedule_list"
         }
     }
 
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .claim, .progress, .complete, .fail, .cancel, .retry: return true
-        case .hello, .ping, .get, .list, .stats: return false
+        case .enqueue, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete: return true
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return false
         }
     }
 }

@@ -79,6 +79,21 @@ public struct RequestDecoder: Sendable {
                     after: try f.optionalInt("after", in: 0...Int64.max)))
         case "stats":
             return .stats
+        case "watch":
+            let job = try f.optionalInt("job", in: 1...Int64.max)
+            let queue = try f.optionalName("queue")
+            guard job == nil || queue == nil else { throw .badRequest("give 'job' or 'queue' (or neither), not both") }
+            let scope: WatchScope = job.map { .job($0) } ?? queue.map { .queue($0) } ?? .everything
+            return .watch(WatchRequest(scope: scope, since: try f.optionalInt("since", in: 0...Int64.max)))
+        case "schedule_put":
+            return .schedulePut(try decodeSchedulePut(f))
+        case "schedule_get":
+            return .scheduleGet(name: try f.name("name"))
+        case "schedule_delete":
+            return .scheduleDelete(
+                ScheduleDeleteRequest(name: try f.name("name"), version: try f.int("version", in: 1...Int64.max)))
+        case "schedule_list":
+            return .scheduleList
         default:
             throw ProtocolError(.unknownOp, "unknown op \"\(op)\"; protocol/README.md lists the ops this docketd serves")
         }
@@ -112,6 +127,25 @@ public struct RequestDecoder: Sendable {
             maxAttempts: try f.optionalInt("max_attempts", in: 1...limits.maxAttempts) ?? Defaults.maxAttempts,
             backoffInitialMs: initial, backoffMaxMs: maximum,
             uniqueKey: try f.optionalString("unique_key", maxBytes: limits.maxNameBytes))
+    }
+
+    func decodeSchedulePut(_ f: Fields) throws(ProtocolError) -> SchedulePutRequest {
+        let name = try f.name("name")
+        guard let text = try f.optionalString("cron", maxBytes: 256) else { throw .badRequest("field 'cron' is missing") }
+        let cron: CronExpression
+        do {
+            cron = try CronExpression(text)
+        } catch {
+            throw .badRequest("field 'cron': \(error.description)")
+        }
+        guard f.object["version"] != nil else {
+            throw .badRequest("field 'version' is missing: send 0 to create the schedule, or the version you last saw to edit it")
+        }
+        return SchedulePutRequest(
+            name: name, cron: cron, queue: try f.name("queue"), payload: f.json("payload"),
+            priority: try f.optionalInt("priority", in: Int64(Int32.min)...Int64(Int32.max)) ?? 0,
+            maxAttempts: try f.optionalInt("max_attempts", in: 1...limits.maxAttempts) ?? Defaults.maxAttempts,
+            paused: try f.optionalBool("paused") ?? false, version: try f.int("version", in: 0...Int64.max))
     }
 
     func decodeClaim(_ f: Fields) throws(ProtocolError) -> ClaimRequest {

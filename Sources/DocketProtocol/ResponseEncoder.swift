@@ -25,8 +25,19 @@ public enum ResponseEncoder {
 
     static func writeBody(_ w: inout JSONWriter, _ reply: Reply) {
         switch reply {
-        case .pong, .failure:
+        case .pong, .done, .failure:
             break
+        case .watching(let seq):
+            w.key("seq")
+            w.int(seq)
+        case .schedule(let schedule):
+            w.key("schedule")
+            writeSchedule(&w, schedule)
+        case .schedules(let schedules):
+            w.key("schedules")
+            w.beginArray()
+            for schedule in schedules { writeSchedule(&w, schedule) }
+            w.endArray()
         case .hello(let info):
             w.key("server")
             w.beginObject()
@@ -112,7 +123,61 @@ public enum ResponseEncoder {
             w.string(job.state.rawValue)
             w.endObject()
         }
+        if let seq = error.seq {
+            w.key("seq")
+            w.int(seq)
+        }
+        if let schedule = error.schedule {
+            w.key("schedule")
+            w.beginObject()
+            w.key("name")
+            w.string(schedule.name)
+            w.key("version")
+            w.int(schedule.version)
+            w.endObject()
+        }
         w.endObject()
+    }
+
+    public static func writeSchedule(_ w: inout JSONWriter, _ schedule: Schedule) {
+        w.beginObject()
+        w.key("name")
+        w.string(schedule.name)
+        w.key("cron")
+        w.string(schedule.cron.description)
+        w.key("queue")
+        w.string(schedule.queue)
+        w.key("payload")
+        w.raw(schedule.payload)
+        w.key("priority")
+        w.int(schedule.priority)
+        w.key("max_attempts")
+        w.int(schedule.maxAttempts)
+        w.key("paused")
+        w.bool(schedule.paused)
+        w.key("version")
+        w.int(schedule.version)
+        w.key("next_run_at")
+        w.string(Timestamp.format(milliseconds: schedule.nextRunAt))
+        w.key("last_run_at")
+        if let last = schedule.lastRunAt { w.string(Timestamp.format(milliseconds: last)) } else { w.null() }
+        w.key("created_at")
+        w.string(Timestamp.format(milliseconds: schedule.createdAt))
+        w.key("updated_at")
+        w.string(Timestamp.format(milliseconds: schedule.updatedAt))
+        w.endObject()
+    }
+
+    /// A watch line: `{"event": {…}}`, newline-terminated.
+    public static func encodeEventLine(_ event: JobEvent) -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: 256)
+        w.beginObject()
+        w.key("event")
+        writeEventBody(&w, event)
+        w.endObject()
+        var bytes = w.bytes
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
     }
 
     public static func writeJob(_ w: inout JSONWriter, _ job: Job) {

@@ -20,6 +20,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         /// A claim answer that, if it cannot be delivered, must give the job back.
         var claimed: JobVersion?
         var closeAfter = false
+        /// The `watch` answer: once written, its event lines may follow.
+        var startsWatch: Int64?
     }
 
     private let server: ServerContext
@@ -37,6 +39,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var refusing = false
     private var inputClosed = false
     private var readHeld = false
+    private var watch: WatchStream?
 
     init(server: ServerContext, readOnly: Bool) {
         self.server = server
@@ -65,7 +68,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         origin.markClosed()
         server.unregister(context.channel)
+        if watch != nil { server.hub.unsubscribe(ObjectIdentifier(self)) }
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let watch { perform(watch.pump(into: context)) }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -130,6 +139,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
                 return
             }
+            if case .watch = request.operation, watch != nil {
+                let error = ProtocolError.badRequest("this connection is already watching; open another connection for a second watch")
+                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                return
+            }
             if server.isDraining {
                 let error = ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")
                 append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
@@ -182,6 +196,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func submitRead(_ request: Request, sequence: Int) {
+        if case .watch(let watchRequest) = request.operation { startWatch(watchRequest) }
         let server = self.server
         let connections = server.connectionCount
         let waiting = server.writer.waitingClaims
@@ -199,6 +214,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     Statistics(
                         queues: try reader.counts(), connections: connections, waitingClaims: waiting,
                         uptimeMs: server.clock.now() - server.startedAt))
+            case .watch:
+                return .watching(seq: try reader.latestEventSeq())
+            case .scheduleGet(let name):
+                guard let schedule = try reader.schedule(named: name) else { throw .scheduleNotFound(name) }
+                return .schedule(schedule)
+            case .scheduleList:
+                return .schedules(try reader.schedules())
             default:
                 return .failure(ProtocolError(.internal, "\(operation.name) is not a read"))
             }
@@ -208,6 +230,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         future.whenComplete { result in
             let handler = bound.value
             handler.readInFlight = false
+            if case .watch = operation, case .success(.watching) = result {} else if case .watch = operation {
+                handler.stopWatch()
+            }
             switch result {
             case .success(let reply): handler.answer(sequence, id: id, reply: reply)
             case .failure(let error as StoreError): handler.answer(sequence, id: id, reply: .failure(error.protocolError))
@@ -223,6 +248,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         slots[slots.index(slots.startIndex, offsetBy: index)].response = ResponseEncoder.encode(id: id, reply: reply)
         if case .claimed(let job?) = reply {
             slots[slots.index(slots.startIndex, offsetBy: index)].claimed = JobVersion(job: job.id, version: job.version)
+        }
+        if case .watching(let seq) = reply {
+            slots[slots.index(slots.startIndex, offsetBy: index)].startsWatch = seq
         }
         flushReadyAnswers()
         startRequests()
@@ -258,6 +286,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: promise)
             wrote = true
+            if let latest = first.startsWatch, let watch {
+                context.flush()
+                perform(watch.start(latest: latest))
+                pumpWatch()
+            }
         }
         if wrote { context.flush() }
         if readHeld, slots.count < server.maxOutstandingPerConnection {
@@ -265,6 +298,71 @@ final class ConnectionHandler: ChannelDuplexHandler {
             context.read()
         }
         closeIfDone()
+    }
+
+    // MARK: Watch
+
+    /// Subscribes before the latest seq is read, so no event falls between the two.
+    private func startWatch(_ request: WatchRequest) {
+        let stream = WatchStream(request)
+        watch = stream
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        server.hub.subscribe(ObjectIdentifier(self), scope: request.scope) { events in
+            eventLoop.execute { bound.value.receiveLive(events) }
+        }
+    }
+
+    private func receiveLive(_ events: [JobEvent]) {
+        guard let watch else { return }
+        perform(watch.receive(events))
+        pumpWatch()
+    }
+
+    private func pumpWatch() {
+        guard let watch, context.channel.isActive else { return }
+        perform(watch.pump(into: context))
+        if watch.isEnded { stopWatch() }
+    }
+
+    private func stopWatch() {
+        guard watch != nil else { return }
+        server.hub.unsubscribe(ObjectIdentifier(self))
+        watch = nil
+    }
+
+    private func perform(_ action: WatchStream.Action) {
+        guard let watch else { return }
+        switch action {
+        case .none:
+            break
+        case .fetch(let after):
+            let scope = watch.scope
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            server.readers.run(on: context.eventLoop) { reader throws(StoreError) in
+                try reader.events(after: after, scope: scope, limit: WatchStream.pageSize)
+            }.whenComplete { result in
+                let handler = bound.value
+                guard let current = handler.watch, current === watch else { return }
+                switch result {
+                case .success(let page):
+                    handler.perform(current.replayed(page))
+                    handler.pumpWatch()
+                case .failure(let error):
+                    handler.stopWatch()
+                    handler.refuse(ProtocolError(.internal, "the watch replay failed: \(error); watch again with since"))
+                }
+            }
+        case .overflow:
+            let resume = watch.lastWritten
+            stopWatch()
+            var error = ProtocolError(
+                .watchOverflow,
+                "this watch fell more than \(WatchStream.maxBacklog) events behind and is closed; "
+                    + "watch again with since=\(resume) to resume where it stopped")
+            error.seq = resume
+            refuse(error)
+        }
     }
 
     private func closeIfDone() {

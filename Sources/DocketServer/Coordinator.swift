@@ -53,16 +53,23 @@ public final class Coordinator {
 
     public var waitingClaims: Int { waiters.count }
 
-    /// Applies `batch` and all work due at `now` in one transaction and returns the answers,
-    /// all of them to be sent only now that the transaction has committed. If the commit fails
+    /// What one batch produced: answers to send and events to publish, both only now that
+    /// the transaction has committed.
+    public struct Outcome {
+        public var completions: [Completion]
+        public var events: [JobEvent]
+    }
+
+    /// Applies `batch` and all work due at `now` in one transaction. If the commit fails
     /// nothing of the batch stands, and every answer says so.
-    public func process(_ batch: [WriteCommand], now: Int64) -> [Completion] {
+    public func process(_ batch: [WriteCommand], now: Int64) -> Outcome {
         var completions: [Completion] = []
         do {
             try store.begin()
         } catch {
-            return batch.map { Completion(respond: $0.respond, reply: .failure(error.protocolError)) }
+            return Outcome(completions: batch.map { Completion(respond: $0.respond, reply: .failure(error.protocolError)) }, events: [])
         }
+        let events: [JobEvent]
         let waitersBefore = waiters
         do {
             try serveWaiters(in: try dueWork(now: now), now: now, into: &completions)
@@ -75,17 +82,17 @@ public final class Coordinator {
                 }
                 if let eligible { try serveWaiters(in: [eligible], now: now, into: &completions) }
             }
-            try store.commit()
+            events = try store.commit()
         } catch {
             // Nothing of the batch stands: claims served to earlier waiters are undone, so
             // they wait on; every request of the batch learns that it was not applied.
             store.rollback()
             waiters = waitersBefore
             let failure = Reply.failure(error.protocolError)
-            return batch.map { Completion(respond: $0.respond, reply: failure) }
+            return Outcome(completions: batch.map { Completion(respond: $0.respond, reply: failure) }, events: [])
         }
         completions += timeOutWaiters(now: now)
-        return completions
+        return Outcome(completions: completions, events: events)
     }
 
     /// Answers every parked claim with `job: null`; used when the daemon shuts down.
@@ -142,7 +149,12 @@ public final class Coordinator {
         case .retry(let fence):
             let job = try store.retry(fence, context)
             return (.job(job), job.queue)
-        case .hello, .ping, .get, .list, .stats:
+        case .schedulePut(let request):
+            return (.schedule(try store.putSchedule(request, context)), nil)
+        case .scheduleDelete(let request):
+            try store.deleteSchedule(request)
+            return (.done, nil)
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), nil)
         }
     }
@@ -153,11 +165,12 @@ public final class Coordinator {
 
     // MARK: Time-driven work and waiters
 
-    /// Promotes due delayed jobs and expires passed leases; returns the queues that gained
-    /// eligible jobs.
+    /// Promotes due delayed jobs, fires due schedules and expires passed leases; returns the
+    /// queues that gained eligible jobs.
     private func dueWork(now: Int64) throws(StoreError) -> Set<String> {
         let context = ChangeContext(now: now)
         var queues = try store.promoteDueJobs(context)
+        queues.formUnion(try store.fireDueSchedules(context))
         for job in try store.expireLeases(context) where job.state == .pending {
             queues.insert(job.queue)
         }

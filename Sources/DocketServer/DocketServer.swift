@@ -74,11 +74,12 @@ public final class DocketDaemon: Sendable {
         } catch {
             throw StartupError("cannot open the database: \(Self.describe(error))")
         }
+        let hub = EventHub()
         let writer = Writer(
-            coordinator: Coordinator(store: store), clock: clock, logger: logger,
+            coordinator: Coordinator(store: store), clock: clock, logger: logger, hub: hub,
             stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
-            writer: writer, readers: ReaderPool(readers: readers),
+            writer: writer, hub: hub, readers: ReaderPool(readers: readers),
             info: ServerInfo(version: Self.version, limits: configuration.limits), access: configuration.access, clock: clock,
             logger: logger)
         writer.start()

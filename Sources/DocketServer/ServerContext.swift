@@ -7,6 +7,7 @@ import Synchronization
 /// What every connection shares: where requests go and the server-wide counters.
 final class ServerContext: Sendable {
     let writer: Writer
+    let hub: EventHub
     let readers: ReaderPool
     let decoder: RequestDecoder
     let info: ServerInfo
@@ -20,7 +21,11 @@ final class ServerContext: Sendable {
     private let openChannels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     private let draining = Atomic<Bool>(false)
 
-    init(writer: Writer, readers: ReaderPool, info: ServerInfo, access: AccessPolicy, clock: any WallClock, logger: Logger) {
+    init(
+        writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, access: AccessPolicy, clock: any WallClock,
+        logger: Logger
+    ) {
+        self.hub = hub
         self.access = access
         self.writer = writer
         self.readers = readers

@@ -40,8 +40,14 @@ public final class Writer: Sendable {
     // The coordinator is confined to the writer thread; nothing else touches it.
     private nonisolated(unsafe) let engine: Coordinator
 
-    public init(coordinator: Coordinator, clock: any WallClock, logger: Logger, stallAfterMs: UInt64? = nil) {
+    /// Where committed events go (to `watch` connections).
+    private let hub: EventHub
+
+    public init(
+        coordinator: Coordinator, clock: any WallClock, logger: Logger, hub: EventHub = EventHub(), stallAfterMs: UInt64? = nil
+    ) {
         self.engine = coordinator
+        self.hub = hub
         self.stallAfterMs = stallAfterMs
         self.clock = clock
         self.logger = logger
@@ -101,10 +107,11 @@ public final class Writer: Sendable {
             }
             busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             stallIfFaultInjected()
-            let completions = engine.process(batch, now: clock.now())
+            let outcome = engine.process(batch, now: clock.now())
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
-            for completion in completions { completion.respond(completion.reply) }
+            for completion in outcome.completions { completion.respond(completion.reply) }
+            if !outcome.events.isEmpty { hub.publish(outcome.events) }
             if stopping {
                 for completion in engine.releaseAllWaiters() { completion.respond(completion.reply) }
                 waiting.store(0, ordering: .relaxed)

@@ -23,7 +23,8 @@ public struct ChangeContext: Sendable {
 /// does not change.
 public protocol JobStore: JobReader {
     func begin() throws(StoreError)
-    func commit() throws(StoreError)
+    /// Commits and returns the events the transaction stored, in `seq` order.
+    func commit() throws(StoreError) -> [JobEvent]
     func rollback()
     /// Runs `body` in a savepoint: released when it returns, rolled back when it throws.
     func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
@@ -48,7 +49,16 @@ public protocol JobStore: JobReader {
     func promoteDueJobs(_ context: ChangeContext) throws(StoreError) -> Set<String>
     /// Ends the leases that have passed: back to `pending` while attempts remain, else `failed`.
     func expireLeases(_ context: ChangeContext) throws(StoreError) -> [Job]
-    /// The earliest future moment at which a delayed job becomes due or a lease passes.
+    /// Creates (version 0) or edits (the current version) a schedule.
+    func putSchedule(_ request: SchedulePutRequest, _ context: ChangeContext) throws(StoreError) -> Schedule
+    func deleteSchedule(_ request: ScheduleDeleteRequest) throws(StoreError)
+    /// Enqueues one job for each active schedule whose slot has come (unique per slot) and
+    /// moves it to its next slot after now, so slots missed while down fire once. Returns the
+    /// queues that gained jobs.
+    func fireDueSchedules(_ context: ChangeContext) throws(StoreError) -> Set<String>
+
+    /// The earliest future moment at which a delayed job becomes due, a lease passes or a
+    /// schedule fires.
     func nextDeadline() throws(StoreError) -> Int64?
 
     /// A new read-only view for another thread, seeing committed data only.
@@ -62,4 +72,11 @@ public protocol JobReader: AnyObject {
     func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?)
     /// Job counts by queue and state, queues in name order.
     func counts() throws(StoreError) -> [(queue: String, counts: [(state: JobState, count: Int64)])]
+    /// Stored events after `seq` that match `scope`, oldest first, at most `limit`.
+    func events(after seq: Int64, scope: WatchScope, limit: Int) throws(StoreError) -> [JobEvent]
+    /// The newest event's seq (0 when there is none).
+    func latestEventSeq() throws(StoreError) -> Int64
+    func schedule(named name: String) throws(StoreError) -> Schedule?
+    /// Every schedule, by name.
+    func schedules() throws(StoreError) -> [Schedule]
 }

@@ -26,10 +26,35 @@ public class SQLiteJobReader: JobReader {
         return try statement.step() ? StoredJob(row: statement) : nil
     }
 
+    static let eventColumns = "seq, at, job, queue, type, version, state, data, peer"
+
     public func events(ofJob id: Int64) throws(StoreError) -> [JobEvent] {
-        let statement = try db.prepare(
-            "SELECT seq, at, job, queue, type, version, state, data, peer FROM events WHERE job = ?1 ORDER BY seq")
-        statement.bind(1, id)
+        try events("SELECT \(Self.eventColumns) FROM events WHERE job = ?1 ORDER BY seq", [.int(id)])
+    }
+
+    public func events(after seq: Int64, scope: WatchScope, limit: Int) throws(StoreError) -> [JobEvent] {
+        switch scope {
+        case .everything:
+            return try events(
+                "SELECT \(Self.eventColumns) FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", [.int(seq), .int(Int64(limit))])
+        case .queue(let queue):
+            return try events(
+                "SELECT \(Self.eventColumns) FROM events WHERE seq > ?1 AND queue = ?2 ORDER BY seq LIMIT ?3",
+                [.int(seq), .text(queue), .int(Int64(limit))])
+        case .job(let job):
+            return try events(
+                "SELECT \(Self.eventColumns) FROM events WHERE job = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                [.int(job), .int(seq), .int(Int64(limit))])
+        }
+    }
+
+    public func latestEventSeq() throws(StoreError) -> Int64 {
+        try db.scalar("SELECT max(seq) FROM events") ?? 0
+    }
+
+    private func events(_ sql: String, _ values: [SQLValue]) throws(StoreError) -> [JobEvent] {
+        let statement = try db.prepare(sql)
+        statement.bind(values)
         defer { statement.reset() }
         var events: [JobEvent] = []
         while try statement.step() {
@@ -41,6 +66,40 @@ public class SQLiteJobReader: JobReader {
                     data: statement.optionalText(7).map(RawJSON.init(trusted:)), peer: statement.optionalText(8)))
         }
         return events
+    }
+
+    static let scheduleColumns = """
+        name, cron, queue, payload, priority, max_attempts, paused, version, next_run_at, last_run_at, created_at, updated_at
+        """
+
+    public func schedule(named name: String) throws(StoreError) -> Schedule? {
+        try schedules("SELECT \(Self.scheduleColumns) FROM schedules WHERE name = ?1", [.text(name)]).first
+    }
+
+    public func schedules() throws(StoreError) -> [Schedule] {
+        try schedules("SELECT \(Self.scheduleColumns) FROM schedules ORDER BY name", [])
+    }
+
+    func schedules(_ sql: String, _ values: [SQLValue]) throws(StoreError) -> [Schedule] {
+        let statement = try db.prepare(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        var schedules: [Schedule] = []
+        while try statement.step() { schedules.append(try Self.schedule(row: statement)) }
+        return schedules
+    }
+
+    static func schedule(row s: Statement) throws(StoreError) -> Schedule {
+        let cron: CronExpression
+        do {
+            cron = try CronExpression(s.text(1))
+        } catch {
+            throw .storage("schedule \(s.text(0)) holds an invalid cron expression: \(error.description)")
+        }
+        return Schedule(
+            name: s.text(0), cron: cron, queue: s.text(2), payload: RawJSON(trusted: s.text(3)), priority: s.int(4),
+            maxAttempts: s.int(5), paused: s.int(6) != 0, version: s.int(7), nextRunAt: s.int(8), lastRunAt: s.optionalInt(9),
+            createdAt: s.int(10), updatedAt: s.int(11))
     }
 
     public func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?) {

@@ -12,6 +12,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     }
 
     public let path: String
+    /// Events stored by the open transaction, handed out by `commit`.
+    private var transactionEvents: [JobEvent] = []
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
@@ -102,13 +104,25 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     // MARK: Transactions
 
-    public func begin() throws(StoreError) { try db.execute("BEGIN IMMEDIATE") }
+    public func begin() throws(StoreError) {
+        transactionEvents.removeAll(keepingCapacity: true)
+        try db.execute("BEGIN IMMEDIATE")
+    }
 
-    public func commit() throws(StoreError) { try db.execute("COMMIT") }
+    @discardableResult
+    public func commit() throws(StoreError) -> [JobEvent] {
+        try db.execute("COMMIT")
+        defer { transactionEvents.removeAll(keepingCapacity: true) }
+        return transactionEvents
+    }
 
-    public func rollback() { try? db.execute("ROLLBACK") }
+    public func rollback() {
+        transactionEvents.removeAll(keepingCapacity: true)
+        try? db.execute("ROLLBACK")
+    }
 
     public func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        let eventsBefore = transactionEvents.count
         try db.execute("SAVEPOINT request")
         do {
             let result = try body()
@@ -116,6 +130,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             return result
         } catch {
             try? db.execute("ROLLBACK TO request; RELEASE request")
+            transactionEvents.removeSubrange(eventsBefore...)
             throw error
         }
     }
@@ -325,7 +340,99 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     public func nextDeadline() throws(StoreError) -> Int64? {
         let delayed = try db.scalar("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
         let lease = try db.scalar("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
-        return [delayed, lease].compactMap { $0 }.min()
+        let slot = try db.scalar("SELECT min(next_run_at) FROM schedules WHERE paused = 0")
+        return [delayed, lease, slot].compactMap { $0 }.min()
+    }
+
+    // MARK: Schedules
+
+    public func putSchedule(_ request: SchedulePutRequest, _ context: ChangeContext) throws(StoreError) -> Schedule {
+        let current = try schedule(named: request.name)
+        if request.version == 0 {
+            if let current { throw .scheduleStale(ScheduleReference(name: current.name, version: current.version), expected: 0) }
+            guard let first = request.cron.next(after: context.now) else { throw .storage("cron never fires") }
+            let insert = try db.prepare(
+                """
+                INSERT INTO schedules (name, cron, queue, payload, priority, max_attempts, paused, version, next_run_at,
+                                       created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9)
+                RETURNING \(Self.scheduleColumns)
+                """)
+            bindDefinition(insert, request)
+            insert.bind(8, first)
+            insert.bind(9, context.now)
+            return try singleSchedule(insert)
+        }
+        guard let current else { throw .scheduleNotFound(request.name) }
+        guard current.version == request.version else {
+            throw .scheduleStale(ScheduleReference(name: current.name, version: current.version), expected: request.version)
+        }
+        // A new cron or a resumed schedule starts from now: slots missed while paused do not fire.
+        let restarts = request.cron != current.cron || (current.paused && !request.paused)
+        let next = restarts ? request.cron.next(after: context.now) ?? current.nextRunAt : current.nextRunAt
+        let update = try db.prepare(
+            """
+            UPDATE schedules SET cron = ?2, queue = ?3, payload = ?4, priority = ?5, max_attempts = ?6, paused = ?7,
+                                 version = version + 1, next_run_at = ?8, updated_at = ?9
+            WHERE name = ?1 AND version = ?10
+            RETURNING \(Self.scheduleColumns)
+            """)
+        bindDefinition(update, request)
+        update.bind(8, next)
+        update.bind(9, context.now)
+        update.bind(10, request.version)
+        return try singleSchedule(update)
+    }
+
+    private func bindDefinition(_ statement: Statement, _ request: SchedulePutRequest) {
+        statement.bind(1, request.name)
+        statement.bind(2, request.cron.description)
+        statement.bind(3, request.queue)
+        statement.bind(4, request.payload.text)
+        statement.bind(5, request.priority)
+        statement.bind(6, request.maxAttempts)
+        statement.bind(7, request.paused ? 1 : 0)
+    }
+
+    private func singleSchedule(_ statement: Statement) throws(StoreError) -> Schedule {
+        defer { statement.reset() }
+        guard try statement.step() else { throw .storage("schedule write returned no row") }
+        return try Self.schedule(row: statement)
+    }
+
+    public func deleteSchedule(_ request: ScheduleDeleteRequest) throws(StoreError) {
+        let delete = try db.prepare("DELETE FROM schedules WHERE name = ?1 AND version = ?2")
+        delete.bind(1, request.name)
+        delete.bind(2, request.version)
+        try delete.run()
+        guard db.changes == 0 else { return }
+        guard let current = try schedule(named: request.name) else { throw .scheduleNotFound(request.name) }
+        throw .scheduleStale(ScheduleReference(name: current.name, version: current.version), expected: request.version)
+    }
+
+    public func fireDueSchedules(_ context: ChangeContext) throws(StoreError) -> Set<String> {
+        let due = try schedules(
+            "SELECT \(Self.scheduleColumns) FROM schedules WHERE paused = 0 AND next_run_at <= ?1 ORDER BY next_run_at LIMIT 100",
+            [.int(context.now)])
+        var queues = Set<String>()
+        for schedule in due {
+            let slot = schedule.nextRunAt
+            let (_, created) = try enqueue(
+                EnqueueRequest(
+                    queue: schedule.queue, payload: schedule.payload, priority: schedule.priority,
+                    maxAttempts: schedule.maxAttempts, uniqueKey: Schedule.uniqueKey(name: schedule.name, slot: slot)),
+                context)
+            if created { queues.insert(schedule.queue) }
+            // The next slot after now, not after the fired one: missed slots fire once, not once each.
+            let next = schedule.cron.next(after: max(slot, context.now)) ?? Int64.max
+            let advance = try db.prepare(
+                "UPDATE schedules SET next_run_at = ?3, last_run_at = ?2 WHERE name = ?1 AND next_run_at = ?2")
+            advance.bind(1, schedule.name)
+            advance.bind(2, slot)
+            advance.bind(3, next)
+            try advance.run()
+        }
+        return queues
     }
 
     // MARK: Helpers
@@ -364,7 +471,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     private func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) throws(StoreError) {
         let statement = try db.prepare(
-            "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq")
         statement.bind(1, context.now)
         statement.bind(2, job.id)
         statement.bind(3, job.queue)
@@ -373,6 +480,11 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         statement.bind(6, job.state.rawValue)
         statement.bind(7, data?.text)
         statement.bind(8, context.peer)
-        try statement.run()
+        defer { statement.reset() }
+        guard try statement.step() else { throw .storage("event insert returned no seq") }
+        transactionEvents.append(
+            JobEvent(
+                seq: statement.int(0), at: context.now, job: job.id, queue: job.queue, kind: kind, version: job.version,
+                state: job.state, data: data, peer: context.peer))
     }
 }

@@ -57,7 +57,26 @@ enum Schema {
             peer    TEXT
         );
         CREATE INDEX events_job ON events (job, seq);
+        """,
+        // 2: recurring schedules.
         """
+        CREATE TABLE schedules (
+            name         TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 255),
+            cron         TEXT    NOT NULL,
+            queue        TEXT    NOT NULL CHECK (length(queue) BETWEEN 1 AND 255),
+            payload      TEXT    NOT NULL,
+            priority     INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+            paused       INTEGER NOT NULL CHECK (paused IN (0, 1)),
+            version      INTEGER NOT NULL CHECK (version >= 1),
+            next_run_at  INTEGER NOT NULL,
+            last_run_at  INTEGER,
+            created_at   INTEGER NOT NULL,
+            updated_at   INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- The deadline timer: the next slot of any active schedule.
+        CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0;
+        """,
     ]
 
     static var latestVersion: Int64 { Int64(migrations.count) }

@@ -6,6 +6,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case jobNotFound(Int64)
     case staleVersion(JobReference, expected: Int64)
     case invalidState(JobReference, operation: String, allowed: [JobState])
+    case scheduleNotFound(String)
+    /// A schedule edit carried another version (0 for a create when the name is taken).
+    case scheduleStale(ScheduleReference, expected: Int64)
     /// SQLite failed; the operation was rolled back.
     case storage(String)
     /// The file is not a Docket database, or is one from a newer Docket.
@@ -27,6 +30,14 @@ public enum StoreError: Error, Sendable, Equatable {
             return ProtocolError(
                 .invalidState, "cannot \(operation) job \(job.id): it is \(job.state.rawValue), and \(operation) needs \(states)",
                 job: job)
+        case .scheduleNotFound(let name):
+            return ProtocolError(.notFound, "no schedule named \"\(name)\"")
+        case .scheduleStale(let schedule, let expected):
+            let message =
+                expected == 0
+                ? "a schedule named \"\(schedule.name)\" already exists (version \(schedule.version)); edit it with that version"
+                : "schedule \"\(schedule.name)\" is at version \(schedule.version), not \(expected); get it again before changing it"
+            return ProtocolError(.staleVersion, message, schedule: schedule)
         case .storage(let message):
             return ProtocolError(.internal, "storage failure, the request was not applied: \(message)")
         case .incompatibleDatabase(let message):

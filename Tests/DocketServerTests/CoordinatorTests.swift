@@ -35,11 +35,15 @@ final class CoordinatorHarness {
     }
 
     /// Runs one batch at the current time and delivers its answers, as the writer does.
+    /// Events committed so far, in the order the coordinator handed them out.
+    var events: [JobEvent] = []
+
     @discardableResult
     func run(_ commands: [WriteCommand] = []) -> Int {
-        let completions = coordinator.process(commands, now: now)
-        for completion in completions { completion.respond(completion.reply) }
-        return completions.count
+        let outcome = coordinator.process(commands, now: now)
+        for completion in outcome.completions { completion.respond(completion.reply) }
+        events += outcome.events
+        return outcome.completions.count
     }
 
     @discardableResult

@@ -1,0 +1,115 @@
+/// A recurring job definition: when `nextRunAt` passes, one job is enqueued for that slot.
+public struct Schedule: Sendable, Equatable {
+    public var name: String
+    public var cron: CronExpression
+    public var queue: String
+    public var payload: RawJSON
+    public var priority: Int64
+    public var maxAttempts: Int64
+    /// A paused schedule keeps its definition but fires nothing.
+    public var paused: Bool
+    /// 1 when created, +1 with every edit; edits and deletes must carry it.
+    public var version: Int64
+    /// The next slot to fire.
+    public var nextRunAt: Int64
+    /// The last slot that fired, if any.
+    public var lastRunAt: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    public init(
+        name: String, cron: CronExpression, queue: String, payload: RawJSON, priority: Int64, maxAttempts: Int64,
+        paused: Bool, version: Int64, nextRunAt: Int64, lastRunAt: Int64?, createdAt: Int64, updatedAt: Int64
+    ) {
+        self.name = name
+        self.cron = cron
+        self.queue = queue
+        self.payload = payload
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.paused = paused
+        self.version = version
+        self.nextRunAt = nextRunAt
+        self.lastRunAt = lastRunAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// The `unique_key` of the job a slot enqueues, so a slot can never enqueue twice.
+    public static func uniqueKey(name: String, slot: Int64) -> String {
+        "schedule:\(name):\(Timestamp.format(milliseconds: slot))"
+    }
+}
+
+/// `{"name", "version"}`: what a rejected schedule edit learns about the schedule's present.
+public struct ScheduleReference: Sendable, Equatable {
+    public var name: String
+    public var version: Int64
+
+    public init(name: String, version: Int64) {
+        self.name = name
+        self.version = version
+    }
+}
+
+public struct SchedulePutRequest: Sendable, Equatable {
+    public var name: String
+    public var cron: CronExpression
+    public var queue: String
+    public var payload: RawJSON
+    public var priority: Int64
+    public var maxAttempts: Int64
+    public var paused: Bool
+    /// 0 creates the schedule; otherwise the version being edited.
+    public var version: Int64
+
+    public init(
+        name: String, cron: CronExpression, queue: String, payload: RawJSON = .null, priority: Int64 = 0,
+        maxAttempts: Int64 = Defaults.maxAttempts, paused: Bool = false, version: Int64
+    ) {
+        self.name = name
+        self.cron = cron
+        self.queue = queue
+        self.payload = payload
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.paused = paused
+        self.version = version
+    }
+}
+
+public struct ScheduleDeleteRequest: Sendable, Equatable {
+    public var name: String
+    public var version: Int64
+
+    public init(name: String, version: Int64) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// Which events a `watch` streams.
+public enum WatchScope: Sendable, Equatable {
+    case everything
+    case queue(String)
+    case job(Int64)
+
+    public func matches(_ event: JobEvent) -> Bool {
+        switch self {
+        case .everything: return true
+        case .queue(let queue): return event.queue == queue
+        case .job(let id): return event.job == id
+        }
+    }
+}
+
+public struct WatchRequest: Sendable, Equatable {
+    public var scope: WatchScope
+    /// Replay stored events after this seq before going live.
+    public var since: Int64?
+
+    public init(scope: WatchScope, since: Int64? = nil) {
+        self.scope = scope
+        self.since = since
+    }
+}
