@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -60,12 +61,18 @@ let package = Package(
             dependencies: [
                 "DocketClient", "DocketProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
-        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"], exclude: ["Fixtures"]),
         .testTarget(name: "DocketServerTests", dependencies: ["DocketServer", "DocketStore", "DocketProtocol"]),
         // Start the built docketd and talk to it over its real socket.
         .testTarget(name: "DocketEndToEndTests", dependencies: ["DocketClient", "DocketProtocol"]),
+        // socket activation, sd_notify, the watchdog, access control and contrib/, against the
+        // built docketd started by systemd-socket-activate.
+        .testTarget(name: "DocketSystemdTests", dependencies: ["DocketClient", "DocketProtocol"]),
+        // The Swift client and the docket command line against the built docketd and docket.
+        .testTarget(name: "DocketCLITests", dependencies: ["DocketClient", "DocketProtocol"]),
     ]
 )

@@ -8,7 +8,7 @@ struct SchemaTests {
     /// A new database records the latest migration and Docket's application id.
     @Test func newDatabase_isMigratedAndMarked() throws {
         let db = try TemporaryDatabase()
-        #expect(try db.store.schemaVersion() == 1)
+        #expect(try db.store.schemaVersion() == 2)
         #expect(try db.store.integrityCheck() == ["ok"])
     }
 
@@ -17,8 +17,24 @@ struct SchemaTests {
         let db = try TemporaryDatabase()
         let job = try db.enqueue()
         let again = try SQLiteJobStore(path: db.path)
-        #expect(try again.schemaVersion() == 1)
+        #expect(try again.schemaVersion() == 2)
         #expect(try again.job(job.id) == job)
+    }
+
+    /// A database written by schema version 1 is migrated forward with its jobs and history intact.
+    @Test func versionOneDatabase_isMigratedForward() throws {
+        let db = try TemporaryDatabase()
+        let path = db.folder.appendingPathComponent("v1.db").path
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/schema-v1.sql")
+        try SQLiteShell(path: path).run(".read \(fixture.path)")
+        #expect(try SQLiteShell(path: path).query("PRAGMA user_version") == "1")
+        let store = try SQLiteJobStore(path: path)
+        #expect(try store.schemaVersion() == 2)
+        #expect(try store.job(1)?.result == RawJSON(["sent": true]))
+        #expect(try store.job(2)?.uniqueKey == "welcome:a@b")
+        #expect(try store.events(ofJob: 1).map(\.kind) == [.enqueued, .claimed, .progress, .completed])
+        #expect(try store.schedules().isEmpty)
+        #expect(try store.integrityCheck() == ["ok"])
     }
 
     /// Claims read the best job straight off the `jobs_ready` index: no scan, no sort.
