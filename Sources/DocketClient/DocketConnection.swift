@@ -4,6 +4,9 @@ import NIOPosix
 
 /// One connection to `docketd`. Requests may be sent concurrently: they are pipelined on the
 /// socket and each caller gets its own answer (the daemon answers in request order).
+///
+/// This is the raw layer: JSON in, JSON out, no retries. ``DocketClient`` builds typed calls,
+/// errors and reconnection on top of it.
 public final class DocketConnection: Sendable {
     private let channel: any Channel
 
@@ -12,14 +15,18 @@ public final class DocketConnection: Sendable {
     }
 
     /// Connects to the daemon's Unix socket.
+    ///
+    /// - Parameter onEvent: receives the `event` object of every event line (`{"event": {…}}`)
+    ///   a `watch` on this connection streams; such lines are not answers and never reach `send`.
     public static func connect(
-        socketPath: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        socketPath: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        onEvent: (@Sendable (JSONValue) -> Void)? = nil
     ) async throws -> DocketConnection {
         do {
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ResponseHandler())
+                        try channel.pipeline.syncOperations.addHandler(ResponseHandler(onEvent: onEvent))
                     }
                 }
                 .connect(unixDomainSocketPath: socketPath)
@@ -49,6 +56,11 @@ public final class DocketConnection: Sendable {
     public func close() async {
         try? await channel.close()
     }
+
+    /// Returns when the connection has closed, from either side.
+    public func closed() async {
+        try? await channel.closeFuture.get()
+    }
 }
 
 /// Matches answer lines to the requests waiting for them, first in first out.
@@ -65,6 +77,11 @@ final class ResponseHandler: ChannelDuplexHandler {
     private var waiting = CircularBuffer<EventLoopPromise<JSONValue>>()
     private var buffer: ByteBuffer?
     private var scanned = 0
+    private let onEvent: (@Sendable (JSONValue) -> Void)?
+
+    init(onEvent: (@Sendable (JSONValue) -> Void)?) {
+        self.onEvent = onEvent
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let outbound = unwrapOutboundIn(data)
@@ -91,12 +108,17 @@ final class ResponseHandler: ChannelDuplexHandler {
     }
 
     private func deliver(_ line: ByteBuffer) {
+        let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
+        // The contract marks event lines by an `event` member and no `ok`, so they cannot be
+        // taken for the answer the oldest request is waiting for.
+        if let value, value["ok"] == nil, let event = value["event"] {
+            onEvent?(event)
+            return
+        }
         guard let answer = waiting.popFirst() else { return }
-        do {
-            let value = try JSONParser.parse(line.readableBytesView, maximumDepth: 256)
-            guard case .object = value else { throw DocketClientError.invalidResponse(String(buffer: line)) }
+        if let value, case .object = value {
             answer.succeed(value)
-        } catch {
+        } else {
             answer.fail(DocketClientError.invalidResponse(String(buffer: line)))
         }
     }
