@@ -1,0 +1,125 @@
+import DocketClient
+import DocketProtocol
+import Foundation
+import Testing
+
+@Suite("End to end: watch")
+struct WatchEndToEndTests {
+    /// Reads lines until `count` event lines of `queue` have arrived; returns their seqs.
+    func readEvents(_ socket: RawSocket, count: Int, type: String = "enqueued") throws -> [Int] {
+        var seqs: [Int] = []
+        while seqs.count < count {
+            let line = try socket.readJSON()
+            guard let event = line["event"] as? [String: Any] else { continue }
+            if event["type"] as? String == type { seqs.append(event["seq"] as! Int) }
+        }
+        return seqs
+    }
+
+    /// A watch with `since` replays what was stored and then goes live, with no gap and no
+    /// duplicate, while a writer keeps enqueueing the whole time.
+    @Test func replayThenLive_noGapNoDuplicate() async throws {
+        let daemon = try await Daemon()
+        let total = 1500
+        let writer = Task {
+            let client = try await daemon.connect()
+            for index in 0..<total { _ = try await client.job(["op": "enqueue", "queue": "w", "payload": .int(index)]) }
+        }
+        let noise = Task {
+            let client = try await daemon.connect()
+            for _ in 0..<300 { _ = try await client.job(["op": "enqueue", "queue": "other"]) }
+        }
+        let probe = try await daemon.connect()
+        while try await probe.send(["op": "stats"])["queues"]?["w"]?["pending"]?.int ?? 0 < 300 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let socket = try RawSocket(path: daemon.socketPath)
+        try socket.send("{\"op\":\"watch\",\"queue\":\"w\",\"since\":0,\"id\":\"w\"}\n")
+        let answer = try socket.readJSON()
+        #expect(answer["ok"] as? Bool == true && answer["id"] as? String == "w" && answer["seq"] is Int)
+        let seqs = try readEvents(socket, count: total)
+        try await writer.value
+        try await noise.value
+        #expect(seqs == seqs.sorted(), "in order")
+        #expect(Set(seqs).count == total, "no duplicate")
+        let stored = try await probe.send(["op": "list", "queue": "w", "limit": 1000])
+        #expect(stored["jobs"]?.array?.count == 1000)
+        await probe.close()
+    }
+
+    /// A watch without `since` starts at the present: only later events arrive.
+    @Test func watchWithoutSince_startsNow() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        _ = try await client.job(["op": "enqueue", "queue": "q"])
+        let socket = try RawSocket(path: daemon.socketPath)
+        try socket.send("{\"op\":\"watch\"}\n")
+        let latest = try socket.readJSON()["seq"] as? Int
+        #expect(latest == 1)
+        let job = try await client.job(["op": "enqueue", "queue": "q", "payload": "second"])
+        let line = try socket.readJSON()
+        let event = try #require(line["event"] as? [String: Any])
+        #expect(line["ok"] == nil, "event lines carry no ok member")
+        #expect(event["seq"] as? Int == 2 && event["type"] as? String == "enqueued")
+        #expect(event["job"] as? Int == Int(job["id"]!.int!))
+        await client.close()
+    }
+
+    /// Watching one job streams its changes and ends with the event that makes it final.
+    @Test func jobWatch_endsAtTheFinalEvent() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let id = try #require(try await client.job(["op": "enqueue", "queue": "q"])["id"]?.int)
+        let socket = try RawSocket(path: daemon.socketPath)
+        try socket.send("{\"op\":\"watch\",\"job\":\(id),\"since\":0}\n")
+        #expect(try socket.readJSON()["ok"] as? Bool == true)
+        _ = try await client.job(["op": "claim", "queue": "q"])
+        _ = try await client.job(["op": "complete", "job": .int(id), "version": 2])
+        var types: [String] = []
+        for _ in 0..<3 { types.append(((try socket.readJSON())["event"] as? [String: Any])?["type"] as? String ?? "?") }
+        #expect(types == ["enqueued", "claimed", "completed"])
+        // The watch is over: a later change to another job sends nothing, and the connection
+        // serves requests (and may watch again).
+        _ = try await client.job(["op": "enqueue", "queue": "q"])
+        try socket.send("{\"op\":\"ping\",\"id\":\"after\"}\n")
+        #expect(try socket.readJSON()["id"] as? String == "after")
+        await client.close()
+    }
+
+    /// A watcher that stops reading is cut off with a final `watch_overflow` line carrying the
+    /// seq to resume from, and a new watch from that seq continues with no gap.
+    @Test func slowWatcher_isCutOffAndResumes() async throws {
+        let daemon = try await Daemon()
+        let slow = try RawSocket(path: daemon.socketPath)
+        try slow.send("{\"op\":\"watch\",\"queue\":\"flood\"}\n")
+        #expect(try slow.readJSON()["ok"] as? Bool == true)
+        // Pipelined enqueues from one connection: far more events than the watch may buffer.
+        let total = 30_000
+        let producer = try RawSocket(path: daemon.socketPath)
+        let batch = String(repeating: "{\"op\":\"enqueue\",\"queue\":\"flood\"}\n", count: 500)
+        for _ in 0..<(total / 500) {
+            try producer.send(batch)
+            for _ in 0..<500 { _ = try producer.readLine() }
+        }
+        var seqs: [Int] = []
+        var resume: Int?
+        while let line = try slow.readLine() {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            if let event = object["event"] as? [String: Any] {
+                seqs.append(event["seq"] as! Int)
+            } else if let error = object["error"] as? [String: Any] {
+                #expect(error["code"] as? String == "watch_overflow")
+                resume = error["seq"] as? Int
+            }
+        }
+        let cut = try #require(resume, "the slow watcher was not cut off")
+        #expect(seqs.last == cut, "the error names the last event delivered")
+        #expect(seqs.count < total)
+        let again = try RawSocket(path: daemon.socketPath)
+        try again.send("{\"op\":\"watch\",\"queue\":\"flood\",\"since\":\(cut)}\n")
+        #expect(try again.readJSON()["ok"] as? Bool == true)
+        let rest = try readEvents(again, count: total - seqs.count)
+        let all = seqs + rest
+        #expect(all == Array(1...total), "every event exactly once across the resume")
+    }
+}
