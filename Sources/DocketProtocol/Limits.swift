@@ -16,6 +16,8 @@ public struct Limits: Sendable, Equatable {
     public var maxNameBytes: Int = 255
     /// How many queues one claim may name.
     public var maxClaimQueues: Int = 64
+    /// How many jobs one `enqueue` may carry in its `jobs` array.
+    public var maxBatchJobs: Int = 1000
 
     public static let standard = Limits()
 

@@ -1,10 +1,12 @@
 /// What the daemon answers to one request, before it is encoded as a line.
-public enum Reply: Sendable, Equatable {
+public enum Reply: Sendable {
     case pong
     case hello(ServerInfo)
     /// `progress`, `complete`, `fail`, `cancel`, `retry`.
     case job(Job)
     case enqueued(Job, created: Bool)
+    /// A batch `enqueue`: each job with whether it was created, in request order.
+    case enqueuedMany([(job: Job, created: Bool)])
     /// `nil` when no job became eligible within `wait_ms` (or the daemon is draining).
     case claimed(Job?)
     case found(Job, events: [JobEvent]?)
@@ -55,5 +57,27 @@ public struct Statistics: Sendable, Equatable {
                 $0.queue == $1.queue && $0.counts.map(\.state) == $1.counts.map(\.state)
                     && $0.counts.map(\.count) == $1.counts.map(\.count)
             }
+    }
+}
+
+extension Reply: Equatable {
+    public static func == (lhs: Reply, rhs: Reply) -> Bool {
+        switch (lhs, rhs) {
+        case (.pong, .pong), (.done, .done): return true
+        case (.hello(let a), .hello(let b)): return a == b
+        case (.job(let a), .job(let b)): return a == b
+        case (.enqueued(let a, let x), .enqueued(let b, let y)): return a == b && x == y
+        case (.enqueuedMany(let a), .enqueuedMany(let b)):
+            return a.map(\.job) == b.map(\.job) && a.map(\.created) == b.map(\.created)
+        case (.claimed(let a), .claimed(let b)): return a == b
+        case (.found(let a, let x), .found(let b, let y)): return a == b && x == y
+        case (.listed(let a, let x), .listed(let b, let y)): return a == b && x == y
+        case (.stats(let a), .stats(let b)): return a == b
+        case (.watching(let a), .watching(let b)): return a == b
+        case (.schedule(let a), .schedule(let b)): return a == b
+        case (.schedules(let a), .schedules(let b)): return a == b
+        case (.failure(let a), .failure(let b)): return a == b
+        default: return false
+        }
     }
 }

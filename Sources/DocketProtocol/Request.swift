@@ -15,6 +15,8 @@ public enum Op: Sendable, Equatable {
     case hello(client: String?)
     case ping
     case enqueue(EnqueueRequest)
+    /// `enqueue` with a `jobs` array: all of them in one transaction, or none.
+    case enqueueMany([EnqueueRequest])
     case claim(ClaimRequest)
     case progress(ProgressRequest)
     case complete(CompleteRequest)
@@ -35,7 +37,7 @@ public enum Op: Sendable, Equatable {
         switch self {
         case .hello: return "hello"
         case .ping: return "ping"
-        case .enqueue: return "enqueue"
+        case .enqueue, .enqueueMany: return "enqueue"
         case .claim: return "claim"
         case .progress: return "progress"
         case .complete: return "complete"
@@ -56,7 +58,7 @@ public enum Op: Sendable, Equatable {
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete: return true
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete: return true
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return false
         }
     }

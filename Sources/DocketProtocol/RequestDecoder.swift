@@ -43,7 +43,18 @@ public struct RequestDecoder: Sendable {
         case "ping":
             return .ping
         case "enqueue":
-            return .enqueue(try decodeEnqueue(f))
+            guard let list = f.object["jobs"], !list.isNull else { return .enqueue(try decodeEnqueue(f)) }
+            guard f.object["queue"] == nil else { throw .badRequest("give 'queue' or 'jobs', not both") }
+            guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxBatchJobs else {
+                throw .badRequest("field 'jobs' must be an array of 1 to \(limits.maxBatchJobs) jobs")
+            }
+            var requests: [EnqueueRequest] = []
+            requests.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                guard case .object(let object) = item else { throw .badRequest("field 'jobs[\(index)]' must be an object") }
+                requests.append(try decodeEnqueue(Fields(object: object, limits: limits, prefix: "jobs[\(index)].")))
+            }
+            return .enqueueMany(requests)
         case "claim":
             return .claim(try decodeClaim(f))
         case "progress":
@@ -99,14 +110,15 @@ public struct RequestDecoder: Sendable {
         }
     }
 
+    /// One job's fields, at the top level or as an item of `jobs` (errors then name the item).
     func decodeEnqueue(_ f: Fields) throws(ProtocolError) -> EnqueueRequest {
         let queue = try f.name("queue")
         var runAt = RunAt.now
         let delay = try f.optionalInt("delay_ms", in: 0...limits.maxDelayMs)
         if let text = try f.optionalString("run_at", maxBytes: 64) {
-            guard delay == nil else { throw .badRequest("give 'run_at' or 'delay_ms', not both") }
+            guard delay == nil else { throw .badRequest("give '\(f.prefix)run_at' or '\(f.prefix)delay_ms', not both") }
             guard let time = Timestamp.parse(text) else {
-                throw .badRequest("field 'run_at' must be an RFC 3339 time such as 2026-11-23T06:00:00.000Z")
+                throw .badRequest("field '\(f.prefix)run_at' must be an RFC 3339 time such as 2026-11-23T06:00:00.000Z")
             }
             runAt = .at(time)
         } else if let delay {
@@ -115,11 +127,13 @@ public struct RequestDecoder: Sendable {
         var initial = Defaults.backoffInitialMs
         var maximum = Defaults.backoffMaxMs
         if let backoff = f.object["backoff"], !backoff.isNull {
-            guard case .object(let inner) = backoff else { throw .badRequest("field 'backoff' must be an object") }
-            let b = Fields(object: inner, limits: limits, prefix: "backoff.")
+            guard case .object(let inner) = backoff else { throw .badRequest("field '\(f.prefix)backoff' must be an object") }
+            let b = Fields(object: inner, limits: limits, prefix: f.prefix + "backoff.")
             initial = try b.optionalInt("initial_ms", in: 0...limits.maxDelayMs) ?? initial
             maximum = try b.optionalInt("max_ms", in: 0...limits.maxDelayMs) ?? max(maximum, initial)
-            guard maximum >= initial else { throw .badRequest("field 'backoff.max_ms' must be at least 'backoff.initial_ms'") }
+            guard maximum >= initial else {
+                throw .badRequest("field '\(f.prefix)backoff.max_ms' must be at least '\(f.prefix)backoff.initial_ms'")
+            }
         }
         return EnqueueRequest(
             queue: queue, payload: f.json("payload"),

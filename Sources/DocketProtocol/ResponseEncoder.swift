@@ -60,6 +60,15 @@ public enum ResponseEncoder {
         case .job(let job):
             w.key("job")
             writeJob(&w, job)
+        case .enqueuedMany(let results):
+            w.key("jobs")
+            w.beginArray()
+            for result in results { writeJob(&w, result.job) }
+            w.endArray()
+            w.key("created")
+            w.beginArray()
+            for result in results { w.bool(result.created) }
+            w.endArray()
         case .enqueued(let job, let created):
             w.key("job")
             writeJob(&w, job)

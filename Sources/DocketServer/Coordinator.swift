@@ -80,7 +80,7 @@ public final class Coordinator {
                 } else {
                     completions.append(Completion(respond: command.respond, reply: reply))
                 }
-                if let eligible { try serveWaiters(in: [eligible], now: now, into: &completions) }
+                if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             }
             events = try store.commit()
         } catch {
@@ -110,57 +110,63 @@ public final class Coordinator {
 
     // MARK: Applying one command
 
-    /// The command's answer, and the queue it made a job eligible in (if any).
-    private func apply(_ command: WriteCommand, now: Int64) -> (Reply, eligibleQueue: String?) {
+    /// The command's answer, and the queues it made jobs eligible in.
+    private func apply(_ command: WriteCommand, now: Int64) -> (Reply, eligible: Set<String>) {
         let context = ChangeContext(now: now, peer: command.origin.peer)
         do {
-            return try store.savepoint { () throws(StoreError) -> (Reply, String?) in
+            return try store.savepoint { () throws(StoreError) -> (Reply, Set<String>) in
                 switch command.action {
                 case .release(let fence):
                     let job = try store.release(fence, context)
-                    return (.job(job), job.queue)
+                    return (.job(job), [job.queue])
                 case .operation(let operation):
                     return try apply(operation, origin: command.origin, context)
                 }
             }
         } catch {
-            return (.failure(error.protocolError), nil)
+            return (.failure(error.protocolError), [])
         }
     }
 
     private func apply(_ operation: Op, origin: ConnectionOrigin, _ context: ChangeContext) throws(StoreError)
-        -> (Reply, String?)
+        -> (Reply, Set<String>)
     {
         switch operation {
         case .enqueue(let request):
             let (job, created) = try store.enqueue(request, context)
-            return (.enqueued(job, created: created), created && isEligible(job, context.now) ? job.queue : nil)
+            return (.enqueued(job, created: created), created ? eligibleQueues([job], context.now) : [])
+        case .enqueueMany(let requests):
+            var results: [(job: Job, created: Bool)] = []
+            results.reserveCapacity(requests.count)
+            for request in requests { results.append(try store.enqueue(request, context)) }
+            return (.enqueuedMany(results), eligibleQueues(results.filter(\.created).map(\.job), context.now))
         case .claim(let request):
-            return (.claimed(try store.claim(request, worker: request.worker ?? origin.peer, context)), nil)
+            return (.claimed(try store.claim(request, worker: request.worker ?? origin.peer, context)), [])
         case .progress(let request):
-            return (.job(try store.progress(request, context)), nil)
+            return (.job(try store.progress(request, context)), [])
         case .complete(let request):
-            return (.job(try store.complete(request, context)), nil)
+            return (.job(try store.complete(request, context)), [])
         case .fail(let request):
             let job = try store.fail(request, jitter: jitter(), context)
-            return (.job(job), isEligible(job, context.now) ? job.queue : nil)
+            return (.job(job), eligibleQueues([job], context.now))
         case .cancel(let fence):
-            return (.job(try store.cancel(fence, context)), nil)
+            return (.job(try store.cancel(fence, context)), [])
         case .retry(let fence):
             let job = try store.retry(fence, context)
-            return (.job(job), job.queue)
+            return (.job(job), [job.queue])
         case .schedulePut(let request):
-            return (.schedule(try store.putSchedule(request, context)), nil)
+            return (.schedule(try store.putSchedule(request, context)), [])
         case .scheduleDelete(let request):
             try store.deleteSchedule(request)
-            return (.done, nil)
+            return (.done, [])
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList:
-            return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), nil)
+            return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
     }
 
-    private func isEligible(_ job: Job, _ now: Int64) -> Bool {
-        job.state == .pending && job.runAt <= now
+    /// The queues of the jobs that a claim could take right now.
+    private func eligibleQueues(_ jobs: [Job], _ now: Int64) -> Set<String> {
+        Set(jobs.lazy.filter { $0.state == .pending && $0.runAt <= now }.map(\.queue))
     }
 
     // MARK: Time-driven work and waiters

@@ -156,3 +156,28 @@ enum Shell {
         return output
     }
 }
+
+@Suite("End to end: bulk enqueue")
+struct BulkEnqueueEndToEndTests {
+    /// A thousand jobs in one request are stored in one transaction and answered in order;
+    /// one bad item refuses the whole request, naming the item, and stores nothing.
+    @Test func thousandJobsInOneRequest() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let jobs: [JSONValue] = (0..<1000).map { ["queue": "bulk", "payload": .int($0), "priority": .int(Int64($0 % 3))] }
+        let answer = try await client.send(["op": "enqueue", "jobs": .array(jobs)])
+        #expect(answer["ok"] == true)
+        #expect(answer["jobs"]?.array?.count == 1000 && answer["created"]?.array?.allSatisfy { $0 == true } == true)
+        #expect(answer["jobs"]?.array?.map { $0["payload"]?.int } == (0..<1000).map { Int64($0) })
+        var bad = jobs
+        bad[7] = ["queue": "bulk", "max_attempts": 0]
+        let refused = try await client.send(["op": "enqueue", "jobs": .array(bad)])
+        #expect(refused.errorCode == "bad_request")
+        #expect(refused["error"]?["message"]?.string?.contains("jobs[7].max_attempts") == true)
+        let tooMany = try await client.send(["op": "enqueue", "jobs": .array(jobs + jobs)])
+        #expect(tooMany.errorCode == "bad_request")
+        let stats = try await client.send(["op": "stats"])
+        #expect(stats["queues"]?["bulk"]?["pending"] == 1000)
+        await client.close()
+    }
+}

@@ -238,3 +238,28 @@ struct CoordinatorTests {
         #expect(waiters.map(\.all) == [[.claimed(nil)], [.claimed(nil)]])
     }
 }
+
+@Suite("Coordinator: batch enqueue")
+struct BatchEnqueueTests {
+    /// A `jobs` array is stored in one savepoint, answers each job with its `created` flag in
+    /// order, and hands eligible jobs to waiters of every queue it touched.
+    @Test func enqueueMany_storesAllAndServesWaiters() throws {
+        let h = try CoordinatorHarness()
+        let onA = h.park(["a"])
+        let onB = h.park(["b"])
+        _ = h.send(.enqueue(EnqueueRequest(queue: "a", uniqueKey: "k")))
+        let reply = h.send(
+            .enqueueMany([
+                EnqueueRequest(queue: "a", uniqueKey: "k"), EnqueueRequest(queue: "b"),
+                EnqueueRequest(queue: "b", runAt: .after(milliseconds: 1000)),
+            ]))
+        guard case .enqueuedMany(let results)? = reply else {
+            Issue.record("unexpected \(String(describing: reply))")
+            return
+        }
+        #expect(results.map(\.created) == [false, true, true])
+        #expect(onA.last?.claimedJob??.uniqueKey == "k", "served by the first single enqueue")
+        #expect(onB.last?.claimedJob??.id == results[1].job.id)
+        #expect(try h.store.list(ListRequest()).jobs.count == 3)
+    }
+}
