@@ -2,6 +2,10 @@ import DocketProtocol
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection to `docketd`. Requests may be sent concurrently: they are pipelined on the
 /// socket and each caller gets its own answer (the daemon answers in request order).
 ///
@@ -16,22 +20,25 @@ public final class DocketConnection: Sendable {
 
     /// Connects to the daemon's Unix socket.
     ///
-    /// - Parameter onEvent: receives the `event` object of every event line (`{"event": {…}}`)
-    ///   a `watch` on this connection streams; such lines are not answers and never reach `send`.
+    /// - Parameter onUnrequested: receives every line that answers no request: the event lines
+    ///   (`{"event": {…}}`) of a `watch` on this connection, and the `watch_overflow` error
+    ///   that ends one. Such lines never reach `send`.
     public static func connect(
         socketPath: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        onEvent: (@Sendable (JSONValue) -> Void)? = nil
+        onUnrequested: (@Sendable (JSONValue) -> Void)? = nil
     ) async throws -> DocketConnection {
         do {
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ResponseHandler(onEvent: onEvent))
+                        try channel.pipeline.syncOperations.addHandler(ResponseHandler(onUnrequested: onUnrequested))
                     }
                 }
                 .connect(unixDomainSocketPath: socketPath)
                 .get()
             return DocketConnection(channel: channel)
+        } catch let error as IOError {
+            throw DocketClientError.cannotConnect(path: socketPath, reason: String(cString: strerror(error.errnoCode)))
         } catch {
             throw DocketClientError.cannotConnect(path: socketPath, reason: "\(error)")
         }
@@ -77,10 +84,10 @@ final class ResponseHandler: ChannelDuplexHandler {
     private var waiting = CircularBuffer<EventLoopPromise<JSONValue>>()
     private var buffer: ByteBuffer?
     private var scanned = 0
-    private let onEvent: (@Sendable (JSONValue) -> Void)?
+    private let onUnrequested: (@Sendable (JSONValue) -> Void)?
 
-    init(onEvent: (@Sendable (JSONValue) -> Void)?) {
-        self.onEvent = onEvent
+    init(onUnrequested: (@Sendable (JSONValue) -> Void)?) {
+        self.onUnrequested = onUnrequested
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -111,11 +118,11 @@ final class ResponseHandler: ChannelDuplexHandler {
         let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
         // The contract marks event lines by an `event` member and no `ok`, so they cannot be
         // taken for the answer the oldest request is waiting for.
-        if let value, value["ok"] == nil, let event = value["event"] {
-            onEvent?(event)
+        let isEvent = value?["ok"] == nil && value?["event"] != nil
+        guard !isEvent, let answer = waiting.popFirst() else {
+            if let value { onUnrequested?(value) }
             return
         }
-        guard let answer = waiting.popFirst() else { return }
         if let value, case .object = value {
             answer.succeed(value)
         } else {

@@ -23,9 +23,9 @@ public struct DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     /// For `stale_version` and `invalid_state` on a job: its present id, version and state.
     public var job: JobReference?
     /// For `stale_version` on a schedule: its present version.
-    public var schedule: ScheduleVersion?
+    public var schedule: ScheduleReference?
 
-    public init(code: ErrorCode, message: String, job: JobReference? = nil, schedule: ScheduleVersion? = nil) {
+    public init(code: ErrorCode, message: String, job: JobReference? = nil, schedule: ScheduleReference? = nil) {
         self.code = code
         self.rawCode = code.rawValue
         self.message = message
@@ -40,7 +40,7 @@ public struct DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         code = ErrorCode(rawValue: rawCode)
         message = error?["message"]?.string ?? "docketd refused the request without saying why"
         job = error?["job"].flatMap { try? JobReference(json: $0) }
-        schedule = error?["schedule"].flatMap { try? ScheduleVersion(json: $0) }
+        schedule = error?["schedule"].flatMap { try? ScheduleReference(json: $0) }
     }
 
     /// The version the job or schedule is at now, when the error says.
@@ -50,15 +50,4 @@ public struct DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     public var currentState: JobState? { job?.state }
 
     public var description: String { "\(rawCode): \(message)" }
-}
-
-/// `{"name", "version"}`: where a schedule is, as a refused schedule edit reports it.
-public struct ScheduleVersion: Sendable, Equatable {
-    public var name: String
-    public var version: Int64
-
-    public init(name: String, version: Int64) {
-        self.name = name
-        self.version = version
-    }
 }

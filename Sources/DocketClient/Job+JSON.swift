@@ -49,10 +49,33 @@ extension JobReference {
     }
 }
 
-extension ScheduleVersion {
-    init(json: JSONValue) throws {
+extension ScheduleReference {
+    /// Reads the `{"name", "version"}` of a schedule's `stale_version` error.
+    public init(json: JSONValue) throws {
         let f = try JSONFields(json, "error.schedule")
         self.init(name: try f.string("name"), version: try f.int("version"))
+    }
+}
+
+extension Schedule {
+    /// Reads a schedule object.
+    public init(json: JSONValue) throws {
+        let f = try JSONFields(json, "schedule")
+        let text = try f.string("cron")
+        let cron: CronExpression
+        do { cron = try CronExpression(text) } catch { throw DocketClientError.invalidResponse("schedule.cron: \(error)") }
+        self.init(
+            name: try f.string("name"), cron: cron, queue: try f.string("queue"), payload: f.json("payload"),
+            priority: try f.int("priority"), maxAttempts: try f.int("max_attempts"), paused: try f.bool("paused"),
+            version: try f.int("version"), nextRunAt: try f.time("next_run_at"), lastRunAt: try f.optionalTime("last_run_at"),
+            createdAt: try f.time("created_at"), updatedAt: try f.time("updated_at"))
+    }
+
+    /// The schedule as the daemon writes it.
+    public var json: JSONValue {
+        var writer = JSONWriter()
+        ResponseEncoder.writeSchedule(&writer, self)
+        return (try? JSONParser.parse(writer.bytes)) ?? .null
     }
 }
 
@@ -77,6 +100,19 @@ extension Statistics {
         self.init(
             queues: counts, connections: Int(try f.int("connections")), waitingClaims: Int(try f.int("waiting_claims")),
             uptimeMs: try f.int("uptime_ms"))
+    }
+}
+
+extension Statistics {
+    /// The statistics as the daemon writes them.
+    public var json: JSONValue {
+        let counts = JSONObject(queues.map { entry in
+            (key: entry.queue, value: .object(JSONObject(entry.counts.map { (key: $0.state.rawValue, value: .int($0.count)) })))
+        })
+        return [
+            "queues": .object(counts), "connections": .int(connections), "waiting_claims": .int(waitingClaims),
+            "uptime_ms": .int(uptimeMs),
+        ]
     }
 }
 

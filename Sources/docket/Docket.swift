@@ -2,32 +2,77 @@ import ArgumentParser
 import DocketClient
 import DocketProtocol
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
 struct Docket: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "docket",
         abstract: "Talk to docketd, the Docket job coordinator.",
-        subcommands: [Ping.self])
+        discussion: """
+            Tables are for people: times are relative ("3m ago"), and colours are used on a \
+            terminal unless NO_COLOR is set. Add --json to any command for one JSON value per \
+            line, in the protocol's shapes, for scripts and jq.
 
-    @Option(help: "docketd's socket (default: $DOCKET_SOCKET, then the daemon's default path).")
+            Exit status:
+              0  success
+              1  failure not listed below (a request the daemon refused as bad, a storage error)
+              2  usage: the command line is wrong
+              3  not found: no such job or schedule
+              4  stale version: the job or schedule changed since its version was read
+              5  invalid state: the job's state does not allow this (complete a cancelled job, ...)
+              6  cannot connect: no daemon at the socket, or the connection dropped
+              7  refused: the daemon is shutting down, or this user may not use it
+              8  docket wait: the job failed
+              9  docket wait: the job was cancelled
+
+            Shell completion: docket --generate-completion-script bash|zsh|fish prints a \
+            script; for example `docket --generate-completion-script bash > \
+            /etc/bash_completion.d/docket`, or for fish \
+            `docket --generate-completion-script fish > ~/.config/fish/completions/docket.fish`.
+            """,
+        subcommands: [
+            Enqueue.self, Claim.self, Progress.self, Complete.self, Fail.self, Cancel.self, Retry.self, Show.self,
+            List.self, Watch.self, Stats.self, ScheduleCommand.self, Ping.self, Wait.self, Work.self, Bench.self,
+        ])
+
+    @Option(help: ArgumentHelp("docketd's socket.", discussion: "Default: $DOCKET_SOCKET, then the daemon's default path."))
     var socket: String?
 
     var socketPath: String { socket ?? DefaultPaths.socket() }
-}
 
-struct Ping: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check that docketd answers.")
+    /// A client for one command. A command is short-lived: ride out a daemon restart for a
+    /// few seconds, not for the default half minute.
+    func client(reconnect: ReconnectPolicy = ReconnectPolicy(giveUpAfter: .seconds(5))) -> DocketClient {
+        DocketClient(socketPath: socketPath, reconnect: reconnect)
+    }
 
-    @ParentCommand var docket: Docket
-
-    func run() async throws {
-        let client = try await DocketConnection.connect(socketPath: docket.socketPath)
-        let answer = try await client.send(["op": "ping"])
-        await client.close()
-        guard answer["ok"] == true else {
-            print(JSONWriter.text(of: answer))
-            throw ExitCode(1)
+    /// Runs the command and turns every failure into a message and a documented exit status.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(with: error)
         }
-        print("docketd at \(docket.socketPath) answers")
+    }
+
+    private static func exit(with error: any Error) -> Never {
+        if let status = ExitStatus(error) {
+            Console.standardError("docket: \(ExitStatus.message(for: error))")
+            Glibc.exit(status.rawValue)
+        }
+        // Argument parser errors (usage, --help): print as it does, but usage is status 2.
+        if exitCode(for: error) == .validationFailure {
+            Console.standardError(fullMessage(for: error))
+            Glibc.exit(ExitStatus.usage.rawValue)
+        }
+        Self.exit(withError: error)
     }
 }

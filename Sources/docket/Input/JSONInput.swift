@@ -1,0 +1,63 @@
+import ArgumentParser
+import DocketProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A JSON value given on the command line: as an argument, `-` for standard input, or
+/// `--file PATH`.
+///
+/// Text that parses as JSON is that JSON; other text is a string, so `docket enqueue q hello`
+/// and `docket complete 5 --version 3 done` need no quoting. Text that starts like an object or
+/// array but does not parse is refused: it is a typo, not a string.
+enum JSONInput {
+    static func read(argument: String?, file: String?, what: String) throws -> JSONValue? {
+        switch (argument, file) {
+        case (.some, .some):
+            throw ValidationError("give the \(what) as an argument or with --file, not both")
+        case (.some("-"), nil):
+            return try parse(try readAll(descriptor: 0, name: "standard input"), what: what)
+        case (.some(let text), nil):
+            return try parse(text, what: what)
+        case (nil, .some(let path)):
+            return try parse(try readFile(path), what: what)
+        case (nil, nil):
+            return nil
+        }
+    }
+
+    /// JSON if the text parses (around its trailing newline), else the text as a string.
+    static func parse(_ text: String, what: String) throws -> JSONValue {
+        do {
+            return try JSONParser.parse(text)
+        } catch {
+            let trimmed = text.drop { $0 == " " || $0 == "\n" || $0 == "\t" }
+            if trimmed.first == "{" || trimmed.first == "[" {
+                throw ValidationError("the \(what) starts like JSON but is not: \(error.message) at byte \(error.offset)")
+            }
+            return .string(text)
+        }
+    }
+
+    static func readFile(_ path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw CommandFailure(.failure, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        return try readAll(descriptor: descriptor, name: path)
+    }
+
+    static func readAll(descriptor: Int32, name: String) throws -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw CommandFailure(.failure, "cannot read \(name): \(String(cString: strerror(errno)))") }
+            if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+            bytes += chunk[..<count]
+        }
+    }
+}
