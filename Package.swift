@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "docketd",
             dependencies: [
-                "DocketServer", "DocketStore", "DocketClient",
+                "DocketServer", "DocketStore", "DocketClient", "DocketProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -18,6 +18,8 @@ public struct Limits: Sendable, Equatable {
     public var maxClaimQueues: Int = 64
     /// How many jobs one `enqueue` may carry in its `jobs` array.
     public var maxBatchJobs: Int = 1000
+    /// The most jobs one `purge` deletes.
+    public var maxPurge: Int64 = 10_000
 
     public static let standard = Limits()
 

@@ -18,6 +18,7 @@ public enum Reply: Sendable {
     case schedules([Schedule])
     /// `schedule_delete`: nothing else to say.
     case done
+    case purged(Int64)
     case failure(ProtocolError)
 }
 
@@ -74,6 +75,7 @@ extension Reply: Equatable {
         case (.listed(let a, let x), .listed(let b, let y)): return a == b && x == y
         case (.stats(let a), .stats(let b)): return a == b
         case (.watching(let a), .watching(let b)): return a == b
+        case (.purged(let a), .purged(let b)): return a == b
         case (.schedule(let a), .schedule(let b)): return a == b
         case (.schedules(let a), .schedules(let b)): return a == b
         case (.failure(let a), .failure(let b)): return a == b

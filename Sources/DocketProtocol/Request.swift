@@ -31,6 +31,7 @@ public enum Op: Sendable, Equatable {
     case scheduleGet(name: String)
     case scheduleDelete(ScheduleDeleteRequest)
     case scheduleList
+    case purge(PurgeRequest)
 
     /// The op's name on the wire.
     public var name: String {
@@ -52,13 +53,14 @@ public enum Op: Sendable, Equatable {
         case .scheduleGet: return "schedule_get"
         case .scheduleDelete: return "schedule_delete"
         case .scheduleList: return "schedule_list"
+        case .purge: return "purge"
         }
     }
 
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete: return true
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete, .purge: return true
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return false
         }
     }
@@ -194,5 +196,22 @@ public struct ListRequest: Sendable, Equatable {
         self.state = state
         self.limit = limit
         self.after = after
+    }
+}
+
+/// Deletes finished jobs (and their history) for good.
+public struct PurgeRequest: Sendable, Equatable {
+    public var queue: String?
+    /// Which final states; all three when empty.
+    public var states: [JobState]
+    /// Only jobs last changed before this time.
+    public var before: Int64?
+    public var limit: Int64
+
+    public init(queue: String? = nil, states: [JobState] = [], before: Int64? = nil, limit: Int64 = 1000) {
+        self.queue = queue
+        self.states = states
+        self.before = before
+        self.limit = limit
     }
 }

@@ -105,6 +105,25 @@ public struct RequestDecoder: Sendable {
                 ScheduleDeleteRequest(name: try f.name("name"), version: try f.int("version", in: 1...Int64.max)))
         case "schedule_list":
             return .scheduleList
+        case "purge":
+            var states: [JobState] = []
+            if let text = try f.optionalString("state", maxBytes: 32) {
+                guard let state = JobState(rawValue: text), state.isFinal else {
+                    throw .badRequest("field 'state' must be completed, failed or cancelled: only finished jobs are purged")
+                }
+                states = [state]
+            }
+            var before: Int64?
+            if let text = try f.optionalString("before", maxBytes: 64) {
+                guard let time = Timestamp.parse(text) else {
+                    throw .badRequest("field 'before' must be an RFC 3339 time such as 2026-11-23T06:00:00.000Z")
+                }
+                before = time
+            }
+            return .purge(
+                PurgeRequest(
+                    queue: try f.optionalName("queue"), states: states, before: before,
+                    limit: try f.optionalInt("limit", in: 1...limits.maxPurge) ?? 1000))
         default:
             throw ProtocolError(.unknownOp, "unknown op \"\(op)\"; protocol/README.md lists the ops this docketd serves")
         }

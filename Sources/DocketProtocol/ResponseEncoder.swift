@@ -27,6 +27,9 @@ public enum ResponseEncoder {
         switch reply {
         case .pong, .done, .failure:
             break
+        case .purged(let count):
+            w.key("purged")
+            w.int(count)
         case .watching(let seq):
             w.key("seq")
             w.int(seq)

@@ -46,8 +46,13 @@ public final class Coordinator {
         public var reply: Reply
     }
 
-    public init(store: any JobStore, jitter: @escaping () -> Double = { Double.random(in: -1...1) }) {
+    private let retention: Retention
+
+    public init(
+        store: any JobStore, retention: Retention = Retention(), jitter: @escaping () -> Double = { Double.random(in: -1...1) }
+    ) {
         self.store = store
+        self.retention = retention
         self.jitter = jitter
     }
 
@@ -105,7 +110,14 @@ public final class Coordinator {
     public func nextDeadline() -> Int64? {
         let stored = try? store.nextDeadline()
         let wait = waiters.lazy.map(\.deadline).min()
-        return [stored ?? nil, wait].compactMap { $0 }.min()
+        return ([stored ?? nil, wait] + pruneDeadlines()).compactMap { $0 }.min()
+    }
+
+    /// When the oldest finished job of each retained state outlives its retention.
+    private func pruneDeadlines() -> [Int64?] {
+        retention.periods.map { state, period in
+            (try? store.oldestFinished(state)).flatMap { $0.map { $0 + period } }
+        }
     }
 
     // MARK: Applying one command
@@ -159,6 +171,8 @@ public final class Coordinator {
         case .scheduleDelete(let request):
             try store.deleteSchedule(request)
             return (.done, [])
+        case .purge(let request):
+            return (.purged(try store.purge(request)), [])
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
@@ -180,7 +194,18 @@ public final class Coordinator {
         for job in try store.expireLeases(context) where job.state == .pending {
             queues.insert(job.queue)
         }
+        try pruneExpired(now: now)
         return queues
+    }
+
+    /// Deletes finished jobs past their retention, a small batch at a time so a large backlog
+    /// is worked off between request batches instead of stalling them.
+    private func pruneExpired(now: Int64) throws(StoreError) {
+        var pruned = 0
+        for (state, period) in retention.periods {
+            pruned += try store.pruneFinished(state, changedBefore: now - period, limit: Retention.batchSize)
+        }
+        if pruned > 0 { try store.reclaimSpace(pages: Retention.reclaimPages) }
     }
 
     /// Offers newly eligible jobs to parked claims in arrival order, until the queues run dry.

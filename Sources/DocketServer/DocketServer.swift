@@ -23,6 +23,7 @@ public struct ServerConfiguration: Sendable {
     /// Who may connect besides the daemon's own user and root; empty lists admit everyone.
     public var access = AccessPolicy()
     public var eventLoops = 2
+    public var retention = Retention()
     /// Test-only fault: the writer wedges after this many milliseconds.
     public var stallWriterAfterMs: UInt64?
 
@@ -76,7 +77,7 @@ public final class DocketDaemon: Sendable {
         }
         let hub = EventHub()
         let writer = Writer(
-            coordinator: Coordinator(store: store), clock: clock, logger: logger, hub: hub,
+            coordinator: Coordinator(store: store, retention: configuration.retention), clock: clock, logger: logger, hub: hub,
             stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
             writer: writer, hub: hub, readers: ReaderPool(readers: readers),

@@ -57,6 +57,16 @@ public protocol JobStore: JobReader {
     /// queues that gained jobs.
     func fireDueSchedules(_ context: ChangeContext) throws(StoreError) -> Set<String>
 
+    /// Deletes up to `limit` finished jobs in `state` last changed at or before `cutoff`, with their
+    /// events; returns how many went. Retention calls it in small batches.
+    func pruneFinished(_ state: JobState, changedBefore cutoff: Int64, limit: Int) throws(StoreError) -> Int
+    /// When the oldest job in a finished state last changed (the next to be pruned).
+    func oldestFinished(_ state: JobState) throws(StoreError) -> Int64?
+    /// The `purge` op: deletes finished jobs matching the request, with their events.
+    func purge(_ request: PurgeRequest) throws(StoreError) -> Int64
+    /// Returns up to `pages` free pages to the file system (incremental vacuum).
+    func reclaimSpace(pages: Int) throws(StoreError)
+
     /// The earliest future moment at which a delayed job becomes due, a lease passes or a
     /// schedule fires.
     func nextDeadline() throws(StoreError) -> Int64?

@@ -21,6 +21,10 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let connection = try SQLiteConnection(path: path)
         super.init(connection: connection)
         try Self.checkIsDocketDatabase(connection, path: path)
+        if try schemaVersion() == 0 {
+            // Only a file without tables can take this; it lets pruning give space back.
+            try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        }
         try connection.execute("PRAGMA journal_mode = WAL")
         try migrate()
         try connection.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased()); PRAGMA busy_timeout = 5000")
@@ -54,6 +58,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
                     + "run a newer docketd")
         }
     }
+
+    /// The schema version this build creates and migrates to.
+    public static var latestSchemaVersion: Int64 { Schema.latestVersion }
 
     /// The schema version recorded in the database.
     public func schemaVersion() throws(StoreError) -> Int64 {
@@ -342,6 +349,59 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let lease = try db.scalar("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
         let slot = try db.scalar("SELECT min(next_run_at) FROM schedules WHERE paused = 0")
         return [delayed, lease, slot].compactMap { $0 }.min()
+    }
+
+    // MARK: Retention
+
+    public func pruneFinished(_ state: JobState, changedBefore cutoff: Int64, limit: Int) throws(StoreError) -> Int {
+        // The state is spelled out, not bound, so SQLite can match the partial index jobs_finished.
+        try deleteJobs(
+            "SELECT id FROM jobs WHERE state = '\(state.rawValue)' AND updated_at <= ?1 ORDER BY updated_at LIMIT ?2",
+            [.int(cutoff), .int(Int64(limit))])
+    }
+
+    public func oldestFinished(_ state: JobState) throws(StoreError) -> Int64? {
+        try db.scalar("SELECT min(updated_at) FROM jobs WHERE state = '\(state.rawValue)'")
+    }
+
+    public func purge(_ request: PurgeRequest) throws(StoreError) -> Int64 {
+        let states = request.states.isEmpty ? JobState.allCases.filter(\.isFinal) : request.states
+        var conditions = ["state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"]
+        var values: [SQLValue] = []
+        if let queue = request.queue {
+            values.append(.text(queue))
+            conditions.append("queue = ?\(values.count)")
+        }
+        if let before = request.before {
+            values.append(.int(before))
+            conditions.append("updated_at < ?\(values.count)")
+        }
+        values.append(.int(request.limit))
+        return Int64(
+            try deleteJobs(
+                "SELECT id FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?\(values.count)", values))
+    }
+
+    /// Deletes the jobs a query selects, and their events.
+    private func deleteJobs(_ select: String, _ values: [SQLValue]) throws(StoreError) -> Int {
+        let ids = try db.prepare(select)
+        ids.bind(values)
+        var doomed: [Int64] = []
+        while try ids.step() { doomed.append(ids.int(0)) }
+        ids.reset()
+        let deleteEvents = try db.prepare("DELETE FROM events WHERE job = ?1")
+        let deleteJob = try db.prepare("DELETE FROM jobs WHERE id = ?1")
+        for id in doomed {
+            deleteEvents.bind(1, id)
+            try deleteEvents.run()
+            deleteJob.bind(1, id)
+            try deleteJob.run()
+        }
+        return doomed.count
+    }
+
+    public func reclaimSpace(pages: Int) throws(StoreError) {
+        try db.execute("PRAGMA incremental_vacuum(\(pages))")
     }
 
     // MARK: Schedules

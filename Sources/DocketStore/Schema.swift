@@ -77,6 +77,10 @@ enum Schema {
         -- The deadline timer: the next slot of any active schedule.
         CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0;
         """,
+        // 3: retention — the oldest finished jobs first, without a scan.
+        """
+        CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'cancelled', 'failed');
+        """,
     ]
 
     static var latestVersion: Int64 { Int64(migrations.count) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import DocketClient
+import DocketProtocol
 import DocketServer
 import DocketStore
 import Logging
@@ -49,6 +50,18 @@ struct Docketd: ParsableCommand {
 
     @Option(help: "A group (name or gid) whose members' connections are allowed. Repeatable.")
     var allowGid: [String] = []
+
+    @Option(help: "How long completed and cancelled jobs (and their history) are kept: 30m, 12h, 7d, or 'forever'.")
+    var retain: String = "7d"
+
+    @Option(help: "Overrides --retain for completed jobs.")
+    var retainCompleted: String?
+
+    @Option(help: "Overrides --retain for cancelled jobs.")
+    var retainCancelled: String?
+
+    @Option(help: "How long failed jobs are kept (default: forever, until retried or purged).")
+    var retainFailed: String = "forever"
 
     @Option(help: "The longest request line accepted, in bytes.")
     var maxLineBytes: Int = 1 << 20
@@ -109,6 +122,18 @@ struct Docketd: ParsableCommand {
         configuration.socketGroup = try socketGroup.map(Accounts.gid)
         configuration.access = AccessPolicy(
             uids: Set(try allowUid.map(Accounts.uid)), gids: Set(try allowGid.map(Accounts.gid)))
+        configuration.retention = Retention(
+            periods: try [
+                (JobState.completed, retainCompleted ?? retain, "--retain-completed"),
+                (.cancelled, retainCancelled ?? retain, "--retain-cancelled"),
+                (.failed, retainFailed, "--retain-failed"),
+            ].compactMap { state, text, flag in
+                if text == "forever" { return nil }
+                guard let milliseconds = DurationText.milliseconds(text) else {
+                    throw ValidationError("\(flag) must be a duration such as 30m, 12h or 7d, or 'forever', not \(text)")
+                }
+                return (state, milliseconds)
+            })
         configuration.inheritedSockets = try Systemd.inheritedSockets()
         if let stall = DefaultPaths.environment("DOCKETD_TEST_STALL_WRITER_AFTER_MS") {
             configuration.stallWriterAfterMs = UInt64(stall)

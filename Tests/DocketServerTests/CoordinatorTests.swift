@@ -263,3 +263,48 @@ struct BatchEnqueueTests {
         #expect(try h.store.list(ListRequest()).jobs.count == 3)
     }
 }
+
+@Suite("Coordinator: retention and purge")
+struct RetentionTests {
+    func finish(_ h: CoordinatorHarness, _ how: (JobVersion) -> Op) -> Job? {
+        _ = h.enqueue()
+        guard case .claimed(let job?)? = h.send(.claim(ClaimRequest(queues: ["q"]))),
+            case .job(let done)? = h.send(how(JobVersion(job: job.id, version: job.version)))
+        else { return nil }
+        return done
+    }
+
+    /// Completed and cancelled jobs and their events are deleted once their retention has
+    /// passed, at a deadline the timer knows; failed jobs stay.
+    @Test func finishedJobs_arePrunedAfterRetention() throws {
+        let h = try CoordinatorHarness()
+        let completed = try #require(finish(h) { .complete(CompleteRequest(fence: $0)) })
+        let failed = try #require(finish(h) { .fail(FailRequest(fence: $0, retry: false)) })
+        h.now += 1000
+        let cancelled = try #require(finish(h) { .cancel($0) })
+        #expect(h.coordinator.nextDeadline() == completed.updatedAt + Retention.week)
+        h.now = completed.updatedAt + Retention.week
+        h.run()
+        #expect(try h.store.job(completed.id) == nil)
+        #expect(try h.store.events(ofJob: completed.id).isEmpty)
+        #expect(try h.store.job(cancelled.id) != nil, "not old enough yet")
+        h.now += 1000
+        h.run()
+        #expect(try h.store.job(cancelled.id) == nil)
+        #expect(try h.store.job(failed.id)?.state == .failed, "failed jobs wait for a retry or a purge")
+    }
+
+    /// `purge` deletes finished jobs matching its filters, with their events, and nothing else.
+    @Test func purge_deletesMatchingFinishedJobs() throws {
+        let h = try CoordinatorHarness()
+        let failed = try #require(finish(h) { .fail(FailRequest(fence: $0, retry: false)) })
+        let completed = try #require(finish(h) { .complete(CompleteRequest(fence: $0)) })
+        let pending = try #require(h.enqueue())
+        #expect(h.send(.purge(PurgeRequest(states: [.failed]))) == .purged(1))
+        #expect(try h.store.job(failed.id) == nil && h.store.events(ofJob: failed.id).isEmpty)
+        #expect(h.send(.purge(PurgeRequest(queue: "other"))) == .purged(0))
+        #expect(h.send(.purge(PurgeRequest())) == .purged(1))
+        #expect(try h.store.job(completed.id) == nil)
+        #expect(try h.store.job(pending.id) != nil)
+    }
+}

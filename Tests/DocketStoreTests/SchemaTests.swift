@@ -8,7 +8,7 @@ struct SchemaTests {
     /// A new database records the latest migration and Docket's application id.
     @Test func newDatabase_isMigratedAndMarked() throws {
         let db = try TemporaryDatabase()
-        #expect(try db.store.schemaVersion() == 2)
+        #expect(try db.store.schemaVersion() == SQLiteJobStore.latestSchemaVersion)
         #expect(try db.store.integrityCheck() == ["ok"])
     }
 
@@ -17,7 +17,7 @@ struct SchemaTests {
         let db = try TemporaryDatabase()
         let job = try db.enqueue()
         let again = try SQLiteJobStore(path: db.path)
-        #expect(try again.schemaVersion() == 2)
+        #expect(try again.schemaVersion() == SQLiteJobStore.latestSchemaVersion)
         #expect(try again.job(job.id) == job)
     }
 
@@ -29,7 +29,7 @@ struct SchemaTests {
         try SQLiteShell(path: path).run(".read \(fixture.path)")
         #expect(try SQLiteShell(path: path).query("PRAGMA user_version") == "1")
         let store = try SQLiteJobStore(path: path)
-        #expect(try store.schemaVersion() == 2)
+        #expect(try store.schemaVersion() == SQLiteJobStore.latestSchemaVersion)
         #expect(try store.job(1)?.result == RawJSON(["sent": true]))
         #expect(try store.job(2)?.uniqueKey == "welcome:a@b")
         #expect(try store.events(ofJob: 1).map(\.kind) == [.enqueued, .claimed, .progress, .completed])
