@@ -102,6 +102,8 @@ public actor DocketClient {
     }
 
     func currentConnection() async throws -> DocketConnection {
+        // One the daemon closed (a restart, say) is replaced before anything is sent on it.
+        if let connection, !connection.isActive { forget(connection) }
         if let connection { return connection }
         if let connecting { return try await connecting.value }
         let path = socketPath

@@ -57,8 +57,15 @@ public final class DocketConnection: Sendable {
         var bytes = line
         bytes.append(UInt8(ascii: "\n"))
         channel.writeAndFlush(ResponseHandler.Outbound(bytes: bytes, answer: promise)).cascadeFailure(to: promise)
-        return try await promise.futureResult.get()
+        do {
+            return try await promise.futureResult.get()
+        } catch is ChannelError {
+            throw DocketClientError.connectionClosed
+        }
     }
+
+    /// Whether the connection is still open; a closed one delivers no more answers.
+    public var isActive: Bool { channel.isActive }
 
     public func close() async {
         try? await channel.close()

@@ -32,7 +32,8 @@ struct BenchReport {
                 op.name, String(h.totalCount), Self.milliseconds(h.valueAtPercentile(50)), Self.milliseconds(h.valueAtPercentile(90)),
                 Self.milliseconds(h.valueAtPercentile(99)), Self.milliseconds(h.max))
         }
-        let seconds = Self.milliseconds(UInt64(self.seconds * 1_000_000)).dropLast(2)
+        // Thousandths of a second formatted like milliseconds are seconds with two decimals.
+        let seconds = Self.milliseconds(UInt64(self.seconds * 1000)).dropLast(2)
         return [
             "\(result.cycles) cycles in \(seconds) s: \(rate) cycles/s",
             "\(producers) producers, \(consumers) consumers, \(connections) connections, \(payloadBytes)-byte payloads, queue \(queue)",
