@@ -47,6 +47,12 @@ public final class Coordinator {
     }
 
     private let retention: Retention
+    /// The earliest moment stored work comes due (a delayed job, a lease, a schedule slot, a
+    /// retention expiry), kept without asking the store after every batch: commands can only
+    /// bring it forward, so they lower it as they go, and once it passes the due work runs and
+    /// it is read afresh. `nil` once known means nothing is due, ever.
+    private var storedDeadline: Int64?
+    private var storedDeadlineKnown = false
 
     public init(
         store: any JobStore, retention: Retention = Retention(), jitter: @escaping () -> Double = { Double.random(in: -1...1) }
@@ -76,10 +82,12 @@ public final class Coordinator {
         }
         let events: [JobEvent]
         let waitersBefore = waiters
+        let due = !storedDeadlineKnown || storedDeadline.map { now >= $0 } ?? false
         do {
-            try serveWaiters(in: try dueWork(now: now), now: now, into: &completions)
+            if due { try serveWaiters(in: try dueWork(now: now), now: now, into: &completions) }
             for command in batch {
                 let (reply, eligible) = apply(command, now: now)
+                noteDeadlines(of: reply, now: now)
                 if case .claimed(nil) = reply, case .operation(.claim(let claim)) = command.action, claim.waitMs > 0 {
                     waiters.append(Waiter(command: command, request: claim, deadline: now + claim.waitMs))
                 } else {
@@ -87,12 +95,17 @@ public final class Coordinator {
                 }
                 if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             }
+            if due {
+                storedDeadline = try readStoredDeadline()
+                storedDeadlineKnown = true
+            }
             events = try store.commit()
         } catch {
             // Nothing of the batch stands: claims served to earlier waiters are undone, so
             // they wait on; every request of the batch learns that it was not applied.
             store.rollback()
             waiters = waitersBefore
+            storedDeadlineKnown = false
             let failure = Reply.failure(error.protocolError)
             return Outcome(completions: batch.map { Completion(respond: $0.respond, reply: failure) }, events: [])
         }
@@ -108,15 +121,38 @@ public final class Coordinator {
 
     /// The next moment something is due without any request: a delayed job, a lease, a wait.
     public func nextDeadline() -> Int64? {
-        let stored = try? store.nextDeadline()
         let wait = waiters.lazy.map(\.deadline).min()
-        return ([stored ?? nil, wait] + pruneDeadlines()).compactMap { $0 }.min()
+        // Not known yet (start-up, or after a failed batch): due at once (the epoch is long
+        // past), which reads it afresh.
+        let stored = storedDeadlineKnown ? storedDeadline : 0
+        return [stored, wait].compactMap { $0 }.min()
     }
 
-    /// When the oldest finished job of each retained state outlives its retention.
-    private func pruneDeadlines() -> [Int64?] {
-        retention.periods.map { state, period in
-            (try? store.oldestFinished(state)).flatMap { $0.map { $0 + period } }
+    private func readStoredDeadline() throws(StoreError) -> Int64? {
+        var candidates = [try store.nextDeadline()]
+        for (state, period) in retention.periods {
+            candidates.append(try store.oldestFinished(state).map { $0 + period })
+        }
+        return candidates.compactMap { $0 }.min()
+    }
+
+    /// Brings the stored deadline forward for whatever the reply's jobs and schedules start:
+    /// a delay, a lease, a retention period, a schedule slot.
+    private func noteDeadlines(of reply: Reply, now: Int64) {
+        func note(_ time: Int64?) {
+            guard let time else { return }
+            storedDeadline = min(storedDeadline ?? time, time)
+        }
+        func note(_ job: Job) {
+            if job.state == .pending, job.runAt > now { note(job.runAt) }
+            note(job.leaseExpiresAt)
+            if let period = retention.periods.first(where: { $0.state == job.state })?.milliseconds { note(job.updatedAt + period) }
+        }
+        switch reply {
+        case .job(let job), .enqueued(let job, _), .claimed(let job?): note(job)
+        case .enqueuedMany(let results): results.forEach { note($0.job) }
+        case .schedule(let schedule) where !schedule.paused: note(schedule.nextRunAt)
+        default: break
         }
     }
 
@@ -228,6 +264,7 @@ public final class Coordinator {
             }
             if let claimed {
                 waiters.remove(at: index)
+                noteDeadlines(of: .claimed(claimed), now: now)
                 completions.append(Completion(respond: waiter.command.respond, reply: .claimed(claimed)))
             } else {
                 stocked.subtract(waiter.request.queues)

@@ -39,18 +39,18 @@ struct BadInputEndToEndTests {
             (Array(("{\"op\":\"enqueue\",\"queue\":\"q\",\"payload\":" + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}").utf8), "bad_request"),
         ]
         for (bytes, code) in cases {
-            try socket.send(bytes + [UInt8(ascii: "\n")])
-            let answer = try socket.readJSON()
+            try await socket.send(bytes + [UInt8(ascii: "\n")])
+            let answer = try await socket.readJSON()
             #expect(answer["ok"] as? Bool == false)
             let error = answer["error"] as? [String: Any]
             #expect(error?["code"] as? String == code, "for \(String(decoding: bytes.prefix(80), as: UTF8.self)): \(answer)")
             #expect((error?["message"] as? String)?.isEmpty == false)
         }
-        try socket.send("{\"op\":\"ping\",\"id\":\"still here\"}\n")
-        #expect(try socket.readJSON()["id"] as? String == "still here")
+        try await socket.send("{\"op\":\"ping\",\"id\":\"still here\"}\n")
+        #expect(try await socket.readJSON()["id"] as? String == "still here")
         // Nothing was half-applied: no job exists.
-        try socket.send("{\"op\":\"list\"}\n")
-        #expect((try socket.readJSON()["jobs"] as? [Any])?.isEmpty == true)
+        try await socket.send("{\"op\":\"list\"}\n")
+        #expect((try await socket.readJSON()["jobs"] as? [Any])?.isEmpty == true)
     }
 
     /// A line over the limit gets `too_large` and closes that connection only; what came
@@ -59,15 +59,15 @@ struct BadInputEndToEndTests {
         let daemon = try await Daemon(arguments: ["--max-line-bytes", "4096"])
         let bystander = try RawSocket(path: daemon.socketPath)
         let socket = try RawSocket(path: daemon.socketPath)
-        try socket.send("{\"op\":\"enqueue\",\"queue\":\"before\"}\n")
-        #expect(try socket.readJSON()["ok"] as? Bool == true)
+        try await socket.send("{\"op\":\"enqueue\",\"queue\":\"before\"}\n")
+        #expect(try await socket.readJSON()["ok"] as? Bool == true)
         let huge = "{\"op\":\"enqueue\",\"queue\":\"q\",\"payload\":\"" + String(repeating: "x", count: 10_000) + "\"}\n"
-        try? socket.send(huge)
-        let answer = try socket.readJSON()
+        try? await socket.send(huge)
+        let answer = try await socket.readJSON()
         #expect((answer["error"] as? [String: Any])?["code"] as? String == "too_large")
-        #expect(try socket.readLine() == nil, "the connection is closed after too_large")
-        try bystander.send("{\"op\":\"list\"}\n")
-        let jobs = try bystander.readJSON()["jobs"] as? [[String: Any]]
+        #expect(try await socket.readLine() == nil, "the connection is closed after too_large")
+        try await bystander.send("{\"op\":\"list\"}\n")
+        let jobs = try await bystander.readJSON()["jobs"] as? [[String: Any]]
         #expect(jobs?.map { $0["queue"] as? String } == ["before"])
     }
 

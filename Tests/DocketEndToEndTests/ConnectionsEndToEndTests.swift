@@ -11,18 +11,18 @@ struct ConnectionsEndToEndTests {
         let daemon = try await Daemon()
         for _ in 0..<50 {
             let socket = try RawSocket(path: daemon.socketPath)
-            try socket.send("{\"op\":\"enqueue\",\"queue\":\"q\"")  // no newline, then gone
+            try await socket.send("{\"op\":\"enqueue\",\"queue\":\"q\"")  // no newline, then gone
         }
         let half = try RawSocket(path: daemon.socketPath)
-        try half.send("{\"op\":\"ping\",\"id\":1}\n{\"op\":\"stats\",\"id\":2}\n")
+        try await half.send("{\"op\":\"ping\",\"id\":1}\n{\"op\":\"stats\",\"id\":2}\n")
         half.shutdownWrite()
-        #expect(try half.readJSON()["id"] as? Int == 1)
-        #expect(try half.readJSON()["id"] as? Int == 2)
-        #expect(try half.readLine() == nil, "closed after answering a half-closed client")
+        #expect(try await half.readJSON()["id"] as? Int == 1)
+        #expect(try await half.readJSON()["id"] as? Int == 2)
+        #expect(try await half.readLine() == nil, "closed after answering a half-closed client")
 
         do {
             let leaver = try RawSocket(path: daemon.socketPath)
-            try leaver.send("{\"op\":\"claim\",\"queue\":\"q\",\"wait_ms\":60000}\n")
+            try await leaver.send("{\"op\":\"claim\",\"queue\":\"q\",\"wait_ms\":60000}\n")
             try await Task.sleep(for: .milliseconds(100))
         }
         try await Task.sleep(for: .milliseconds(100))
@@ -38,8 +38,8 @@ struct ConnectionsEndToEndTests {
         let daemon = try await Daemon()
         var sockets: [RawSocket] = []
         for _ in 0..<2000 { sockets.append(try RawSocket(path: daemon.socketPath)) }
-        for (index, socket) in sockets.enumerated() { try socket.send("{\"op\":\"ping\",\"id\":\(index)}\n") }
-        for (index, socket) in sockets.enumerated() { #expect(try socket.readJSON()["id"] as? Int == index) }
+        for (index, socket) in sockets.enumerated() { try await socket.send("{\"op\":\"ping\",\"id\":\(index)}\n") }
+        for (index, socket) in sockets.enumerated() { #expect(try await socket.readJSON()["id"] as? Int == index) }
         let client = try await daemon.connect()
         let stats = try await client.send(["op": "stats"])
         #expect(stats["connections"]?.int == 2001)

@@ -89,9 +89,9 @@ struct LifecycleEndToEndTests {
     @Test func delayedJob_isServedWhenDue() async throws {
         let daemon = try await Daemon()
         let client = try await daemon.connect()
-        let job = try await client.job(["op": "enqueue", "queue": "q", "delay_ms": 300])
+        let job = try await client.job(["op": "enqueue", "queue": "q", "delay_ms": 2000])
         #expect(try await client.send(["op": "claim", "queue": "q"])["job"] == .null)
-        let claimed = try await client.job(["op": "claim", "queue": "q", "wait_ms": 5000])
+        let claimed = try await client.job(["op": "claim", "queue": "q", "wait_ms": 20000])
         #expect(claimed["id"] == job["id"])
         await client.close()
     }
@@ -108,9 +108,9 @@ struct LifecycleEndToEndTests {
             default: lines += #"{"op":"ping","id":\#(index)}"# + "\n"
             }
         }
-        try socket.send(lines)
+        try await socket.send(lines)
         for index in 0..<300 {
-            let answer = try socket.readJSON()
+            let answer = try await socket.readJSON()
             #expect(answer["id"] as? Int == index)
             #expect(answer["ok"] as? Bool == true, "request \(index): \(answer)")
         }

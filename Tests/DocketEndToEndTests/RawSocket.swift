@@ -1,7 +1,11 @@
 import Foundation
 
-/// A plain blocking Unix socket, for sending bytes no well-behaved client would send.
-final class RawSocket {
+/// A plain Unix socket, for sending bytes no well-behaved client would send.
+///
+/// The socket itself blocks, so every call runs on a queue of its own: a blocked `recv` on
+/// Swift's cooperative pool would starve the tests' other tasks (and the clients they drive).
+final class RawSocket: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "raw-socket")
     let fd: Int32
 
     init(path: String, timeoutSeconds: Int = 10) throws {
@@ -29,7 +33,33 @@ final class RawSocket {
 
     private var pending: [UInt8] = []
 
-    func send(_ bytes: [UInt8]) throws {
+    func send(_ bytes: [UInt8]) async throws {
+        try await offload { try self.sendBlocking(bytes) }
+    }
+
+    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    /// The next line, or `nil` when the daemon closed the connection.
+    func readLine() async throws -> String? {
+        try await offload { try self.readLineBlocking() }
+    }
+
+    /// Reads a line and parses it as a JSON object.
+    func readJSON() async throws -> [String: Any] {
+        guard let line = try await readLine() else { throw DaemonFailure("connection closed") }
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw DaemonFailure("not an object: \(line)")
+        }
+        return object
+    }
+
+    private func offload<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    private func sendBlocking(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -38,13 +68,10 @@ final class RawSocket {
         }
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
-
     /// Closes the sending half only, as `socat -` and `nc -N` do at the end of their input.
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
-    /// The next line, or `nil` when the daemon closed the connection.
-    func readLine() throws -> String? {
+    private func readLineBlocking() throws -> String? {
         while true {
             if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: pending[..<newline], as: UTF8.self)
@@ -59,12 +86,4 @@ final class RawSocket {
         }
     }
 
-    /// Reads a line and parses it as a JSON object.
-    func readJSON() throws -> [String: Any] {
-        guard let line = try readLine() else { throw DaemonFailure("connection closed") }
-        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw DaemonFailure("not an object: \(line)")
-        }
-        return object
-    }
 }

@@ -12,9 +12,12 @@ struct ScheduleEndToEndTests {
         try Shell.run("sqlite3 \(daemon.databasePath) \"UPDATE schedules SET next_run_at = \(slot) WHERE name = 'tick'\"")
     }
 
+    /// The jobs the schedule has enqueued, once the writer has done its start-up work: any
+    /// change goes through the writer after that work, so its answer is the barrier.
     func jobCount(_ daemon: Daemon) async throws -> Int {
         let client = try await daemon.connect()
         defer { Task { await client.close() } }
+        _ = try await client.send(["op": "claim", "queue": "barrier"])
         return try await client.send(["op": "list", "queue": "ticks"])["jobs"]?.array?.count ?? -1
     }
 

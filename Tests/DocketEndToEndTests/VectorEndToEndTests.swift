@@ -76,8 +76,8 @@ struct VectorEndToEndTests {
         let daemon = try await Daemon()
         let socket = try RawSocket(path: daemon.socketPath)
         for vector in vectors {
-            try socket.send(vector.line + [UInt8(ascii: "\n")])
-            let line = try #require(try socket.readLine(), "no answer to \(vector.name)")
+            try await socket.send(vector.line + [UInt8(ascii: "\n")])
+            let line = try #require(try await socket.readLine(), "no answer to \(vector.name)")
             let answer = try JSONParser.parse(line, maximumDepth: 256)
             let expect = vector.expect
             #expect(answer["ok"] == expect["ok"], "\(vector.name): \(line)")

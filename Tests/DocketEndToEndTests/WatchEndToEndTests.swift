@@ -6,10 +6,10 @@ import Testing
 @Suite("End to end: watch")
 struct WatchEndToEndTests {
     /// Reads lines until `count` event lines of `queue` have arrived; returns their seqs.
-    func readEvents(_ socket: RawSocket, count: Int, type: String = "enqueued") throws -> [Int] {
+    func readEvents(_ socket: RawSocket, count: Int, type: String = "enqueued") async throws -> [Int] {
         var seqs: [Int] = []
         while seqs.count < count {
-            let line = try socket.readJSON()
+            let line = try await socket.readJSON()
             guard let event = line["event"] as? [String: Any] else { continue }
             if event["type"] as? String == type { seqs.append(event["seq"] as! Int) }
         }
@@ -34,10 +34,10 @@ struct WatchEndToEndTests {
             try await Task.sleep(for: .milliseconds(5))
         }
         let socket = try RawSocket(path: daemon.socketPath)
-        try socket.send("{\"op\":\"watch\",\"queue\":\"w\",\"since\":0,\"id\":\"w\"}\n")
-        let answer = try socket.readJSON()
+        try await socket.send("{\"op\":\"watch\",\"queue\":\"w\",\"since\":0,\"id\":\"w\"}\n")
+        let answer = try await socket.readJSON()
         #expect(answer["ok"] as? Bool == true && answer["id"] as? String == "w" && answer["seq"] is Int)
-        let seqs = try readEvents(socket, count: total)
+        let seqs = try await readEvents(socket, count: total)
         try await writer.value
         try await noise.value
         #expect(seqs == seqs.sorted(), "in order")
@@ -53,11 +53,11 @@ struct WatchEndToEndTests {
         let client = try await daemon.connect()
         _ = try await client.job(["op": "enqueue", "queue": "q"])
         let socket = try RawSocket(path: daemon.socketPath)
-        try socket.send("{\"op\":\"watch\"}\n")
-        let latest = try socket.readJSON()["seq"] as? Int
+        try await socket.send("{\"op\":\"watch\"}\n")
+        let latest = try await socket.readJSON()["seq"] as? Int
         #expect(latest == 1)
         let job = try await client.job(["op": "enqueue", "queue": "q", "payload": "second"])
-        let line = try socket.readJSON()
+        let line = try await socket.readJSON()
         let event = try #require(line["event"] as? [String: Any])
         #expect(line["ok"] == nil, "event lines carry no ok member")
         #expect(event["seq"] as? Int == 2 && event["type"] as? String == "enqueued")
@@ -71,18 +71,18 @@ struct WatchEndToEndTests {
         let client = try await daemon.connect()
         let id = try #require(try await client.job(["op": "enqueue", "queue": "q"])["id"]?.int)
         let socket = try RawSocket(path: daemon.socketPath)
-        try socket.send("{\"op\":\"watch\",\"job\":\(id),\"since\":0}\n")
-        #expect(try socket.readJSON()["ok"] as? Bool == true)
+        try await socket.send("{\"op\":\"watch\",\"job\":\(id),\"since\":0}\n")
+        #expect(try await socket.readJSON()["ok"] as? Bool == true)
         _ = try await client.job(["op": "claim", "queue": "q"])
         _ = try await client.job(["op": "complete", "job": .int(id), "version": 2])
         var types: [String] = []
-        for _ in 0..<3 { types.append(((try socket.readJSON())["event"] as? [String: Any])?["type"] as? String ?? "?") }
+        for _ in 0..<3 { types.append(((try await socket.readJSON())["event"] as? [String: Any])?["type"] as? String ?? "?") }
         #expect(types == ["enqueued", "claimed", "completed"])
         // The watch is over: a later change to another job sends nothing, and the connection
         // serves requests (and may watch again).
         _ = try await client.job(["op": "enqueue", "queue": "q"])
-        try socket.send("{\"op\":\"ping\",\"id\":\"after\"}\n")
-        #expect(try socket.readJSON()["id"] as? String == "after")
+        try await socket.send("{\"op\":\"ping\",\"id\":\"after\"}\n")
+        #expect(try await socket.readJSON()["id"] as? String == "after")
         await client.close()
     }
 
@@ -91,19 +91,19 @@ struct WatchEndToEndTests {
     @Test func slowWatcher_isCutOffAndResumes() async throws {
         let daemon = try await Daemon()
         let slow = try RawSocket(path: daemon.socketPath)
-        try slow.send("{\"op\":\"watch\",\"queue\":\"flood\"}\n")
-        #expect(try slow.readJSON()["ok"] as? Bool == true)
+        try await slow.send("{\"op\":\"watch\",\"queue\":\"flood\"}\n")
+        #expect(try await slow.readJSON()["ok"] as? Bool == true)
         // Pipelined enqueues from one connection: far more events than the watch may buffer.
         let total = 30_000
         let producer = try RawSocket(path: daemon.socketPath)
         let batch = String(repeating: "{\"op\":\"enqueue\",\"queue\":\"flood\"}\n", count: 500)
         for _ in 0..<(total / 500) {
-            try producer.send(batch)
-            for _ in 0..<500 { _ = try producer.readLine() }
+            try await producer.send(batch)
+            for _ in 0..<500 { _ = try await producer.readLine() }
         }
         var seqs: [Int] = []
         var resume: Int?
-        while let line = try slow.readLine() {
+        while let line = try await slow.readLine() {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             if let event = object["event"] as? [String: Any] {
                 seqs.append(event["seq"] as! Int)
@@ -116,9 +116,9 @@ struct WatchEndToEndTests {
         #expect(seqs.last == cut, "the error names the last event delivered")
         #expect(seqs.count < total)
         let again = try RawSocket(path: daemon.socketPath)
-        try again.send("{\"op\":\"watch\",\"queue\":\"flood\",\"since\":\(cut)}\n")
-        #expect(try again.readJSON()["ok"] as? Bool == true)
-        let rest = try readEvents(again, count: total - seqs.count)
+        try await again.send("{\"op\":\"watch\",\"queue\":\"flood\",\"since\":\(cut)}\n")
+        #expect(try await again.readJSON()["ok"] as? Bool == true)
+        let rest = try await readEvents(again, count: total - seqs.count)
         let all = seqs + rest
         #expect(all == Array(1...total), "every event exactly once across the resume")
     }

@@ -282,6 +282,9 @@ struct RetentionTests {
         let failed = try #require(finish(h) { .fail(FailRequest(fence: $0, retry: false)) })
         h.now += 1000
         let cancelled = try #require(finish(h) { .cancel($0) })
+        // The timer may wake early for leases that no longer exist; then it knows the truth.
+        h.now += 30_000
+        h.run()
         #expect(h.coordinator.nextDeadline() == completed.updatedAt + Retention.week)
         h.now = completed.updatedAt + Retention.week
         h.run()
