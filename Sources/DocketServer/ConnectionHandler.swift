@@ -187,11 +187,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let eventLoop = context.eventLoop
         let id = request.id
         server.writer.submit(
-            WriteCommand(action: .operation(request.operation), origin: origin) { reply in
-                eventLoop.execute {
-                    bound.value.changesInFlight -= 1
-                    bound.value.answer(sequence, id: id, reply: reply)
-                }
+            WriteCommand(action: .operation(request.operation), origin: origin, eventLoop: eventLoop) { reply in
+                bound.value.changesInFlight -= 1
+                bound.value.answer(sequence, id: id, reply: reply)
             })
     }
 

@@ -1,5 +1,6 @@
 import DocketProtocol
 import DocketStore
+import NIOCore
 
 /// A change to apply through the single writer, with where its answer goes.
 public struct WriteCommand: Sendable {
@@ -11,12 +12,18 @@ public struct WriteCommand: Sendable {
 
     public var action: Action
     public var origin: ConnectionOrigin
-    /// Called once with the answer, after the transaction holding the change has committed.
+    /// Called once with the answer, after the transaction holding the change has committed;
+    /// on `eventLoop` when one is given, so the writer hands each loop its answers in one go.
     public var respond: @Sendable (Reply) -> Void
+    public var eventLoop: (any EventLoop)?
 
-    public init(action: Action, origin: ConnectionOrigin, respond: @escaping @Sendable (Reply) -> Void) {
+    public init(
+        action: Action, origin: ConnectionOrigin, eventLoop: (any EventLoop)? = nil,
+        respond: @escaping @Sendable (Reply) -> Void
+    ) {
         self.action = action
         self.origin = origin
+        self.eventLoop = eventLoop
         self.respond = respond
     }
 }
@@ -43,7 +50,14 @@ public final class Coordinator {
     /// An answer ready to be sent once the batch has committed.
     public struct Completion {
         public var respond: @Sendable (Reply) -> Void
+        public var eventLoop: (any EventLoop)?
         public var reply: Reply
+
+        init(for command: WriteCommand, reply: Reply) {
+            respond = command.respond
+            eventLoop = command.eventLoop
+            self.reply = reply
+        }
     }
 
     private let retention: Retention
@@ -78,7 +92,7 @@ public final class Coordinator {
         do {
             try store.begin()
         } catch {
-            return Outcome(completions: batch.map { Completion(respond: $0.respond, reply: .failure(error.protocolError)) }, events: [])
+            return Outcome(completions: batch.map { Completion(for: $0, reply: .failure(error.protocolError)) }, events: [])
         }
         let events: [JobEvent]
         let waitersBefore = waiters
@@ -91,7 +105,7 @@ public final class Coordinator {
                 if case .claimed(nil) = reply, case .operation(.claim(let claim)) = command.action, claim.waitMs > 0 {
                     waiters.append(Waiter(command: command, request: claim, deadline: now + claim.waitMs))
                 } else {
-                    completions.append(Completion(respond: command.respond, reply: reply))
+                    completions.append(Completion(for: command, reply: reply))
                 }
                 if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             }
@@ -107,7 +121,7 @@ public final class Coordinator {
             waiters = waitersBefore
             storedDeadlineKnown = false
             let failure = Reply.failure(error.protocolError)
-            return Outcome(completions: batch.map { Completion(respond: $0.respond, reply: failure) }, events: [])
+            return Outcome(completions: batch.map { Completion(for: $0, reply: failure) }, events: [])
         }
         completions += timeOutWaiters(now: now)
         return Outcome(completions: completions, events: events)
@@ -116,7 +130,7 @@ public final class Coordinator {
     /// Answers every parked claim with `job: null`; used when the daemon shuts down.
     public func releaseAllWaiters() -> [Completion] {
         defer { waiters.removeAll() }
-        return waiters.map { Completion(respond: $0.command.respond, reply: .claimed(nil)) }
+        return waiters.map { Completion(for: $0.command, reply: .claimed(nil)) }
     }
 
     /// The next moment something is due without any request: a delayed job, a lease, a wait.
@@ -265,7 +279,7 @@ public final class Coordinator {
             if let claimed {
                 waiters.remove(at: index)
                 noteDeadlines(of: .claimed(claimed), now: now)
-                completions.append(Completion(respond: waiter.command.respond, reply: .claimed(claimed)))
+                completions.append(Completion(for: waiter.command, reply: .claimed(claimed)))
             } else {
                 stocked.subtract(waiter.request.queues)
                 index += 1
@@ -277,7 +291,7 @@ public final class Coordinator {
         var expired: [Completion] = []
         waiters.removeAll { waiter in
             guard waiter.deadline <= now || !waiter.command.origin.isActive else { return false }
-            expired.append(Completion(respond: waiter.command.respond, reply: .claimed(nil)))
+            expired.append(Completion(for: waiter.command, reply: .claimed(nil)))
             return true
         }
         return expired

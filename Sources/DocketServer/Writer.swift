@@ -110,10 +110,10 @@ public final class Writer: Sendable {
             let outcome = engine.process(batch, now: clock.now())
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
-            for completion in outcome.completions { completion.respond(completion.reply) }
+            deliver(outcome.completions)
             if !outcome.events.isEmpty { hub.publish(outcome.events) }
             if stopping {
-                for completion in engine.releaseAllWaiters() { completion.respond(completion.reply) }
+                deliver(engine.releaseAllWaiters())
                 waiting.store(0, ordering: .relaxed)
                 logger.info("writer stopped", metadata: ["batches": "\(committedBatches)"])
                 finished.signal()
@@ -121,6 +121,23 @@ public final class Writer: Sendable {
             }
             waiting.store(engine.waitingClaims, ordering: .relaxed)
             deadline = engine.nextDeadline()
+        }
+    }
+
+    /// Sends the answers, one task per event loop for all of that loop's answers: waking a
+    /// loop costs more than answering, and a batch often holds many answers for each loop.
+    private func deliver(_ completions: [Coordinator.Completion]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [Coordinator.Completion])] = [:]
+        for completion in completions {
+            guard let loop = completion.eventLoop else {
+                completion.respond(completion.reply)
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append(completion)
+        }
+        for (loop, group) in byLoop.values {
+            let answers = group
+            loop.execute { for completion in answers { completion.respond(completion.reply) } }
         }
     }
 
