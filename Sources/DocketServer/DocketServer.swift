@@ -49,6 +49,7 @@ public final class DocketDaemon: Sendable {
     private let context: ServerContext
     private let listeners: [any Channel]
     private let locks: [FileLock]
+    private let checkpointer: WALCheckpointer
     private let notifications: NIOLockedValueBox<[RepeatedTask]> = NIOLockedValueBox([])
 
     /// Opens the database, starts the writer and binds the socket: once this returns the
@@ -72,6 +73,7 @@ public final class DocketDaemon: Sendable {
         do {
             store = try SQLiteJobStore(path: configuration.databasePath, synchronous: configuration.synchronous)
             readers = try (0..<2).map { _ throws(StoreError) in try store.makeReader() }
+            checkpointer = try WALCheckpointer(store: store)
         } catch {
             throw StartupError("cannot open the database: \(Self.describe(error))")
         }
@@ -136,6 +138,7 @@ public final class DocketDaemon: Sendable {
         for listener in listeners { try? listener.close().wait() }
         context.writer.stopAndWait()
         context.readers.shutdown()
+        checkpointer.finish()
         let channels = context.channels
         for channel in channels {
             channel.pipeline.handler(type: ConnectionHandler.self).whenSuccess { handler in

@@ -137,6 +137,8 @@ struct LifecycleEndToEndTests {
         #expect(answer["ok"] == true && answer["job"] == .null)
         #expect(status == 0)
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+        let wal = try? FileManager.default.attributesOfItem(atPath: daemon.databasePath + "-wal")[.size] as? Int
+        #expect((wal ?? 0) == 0, "a clean stop leaves the WAL checkpointed and empty")
     }
 }
 

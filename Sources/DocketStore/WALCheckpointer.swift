@@ -1,0 +1,66 @@
+import CSQLite
+import Dispatch
+import DocketProtocol
+
+/// Copies the WAL back into the database file on a thread of its own.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses the threshold, so one
+/// unlucky batch of requests would wait for it (and its fsync of the database file). Here
+/// the writer's commit only signals, and a separate connection checkpoints in `PASSIVE` mode,
+/// which never blocks the writer or the readers.
+public final class WALCheckpointer: @unchecked Sendable {
+    /// WAL pages after which a checkpoint is started (SQLite's own default is 1000).
+    public static let thresholdPages: Int32 = 1000
+
+    private let connection: SQLiteConnection
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    // Written by the writer thread's WAL hook, read by the checkpoint thread; a lost or extra
+    // wake-up costs one idle checkpoint at most.
+    private nonisolated(unsafe) var stopping = false
+    private nonisolated(unsafe) var requested = false
+
+    /// Opens the checkpoint connection and takes over checkpoints from `store`'s commits.
+    public init(store: SQLiteJobStore) throws(StoreError) {
+        connection = try SQLiteConnection(path: store.path)
+        try connection.execute("PRAGMA busy_timeout = 5000")
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        sqlite3_wal_hook(
+            store.db.handle,
+            { context, _, _, pages in
+                if pages >= WALCheckpointer.thresholdPages, let context {
+                    Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().request()
+                }
+                return SQLITE_OK
+            }, context)
+        let thread = DispatchQueue(label: "docket-checkpoint")
+        thread.async { self.run() }
+    }
+
+    private func request() {
+        guard !requested else { return }
+        requested = true
+        wakeUp.signal()
+    }
+
+    private func run() {
+        while true {
+            wakeUp.wait()
+            requested = false
+            if stopping {
+                // The writer has stopped: fold the whole WAL in and truncate it.
+                try? connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finished.signal()
+                return
+            }
+            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        }
+    }
+
+    /// After the writer has stopped: a last full checkpoint, so the WAL is empty on disk.
+    public func finish() {
+        stopping = true
+        wakeUp.signal()
+        finished.wait()
+    }
+}
