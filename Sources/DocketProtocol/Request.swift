@@ -32,6 +32,8 @@ public enum Op: Sendable, Equatable {
     case scheduleDelete(ScheduleDeleteRequest)
     case scheduleList
     case purge(PurgeRequest)
+    /// Copies the live database to a new file at this absolute path.
+    case backup(path: String)
 
     /// The op's name on the wire.
     public var name: String {
@@ -54,6 +56,15 @@ public enum Op: Sendable, Equatable {
         case .scheduleDelete: return "schedule_delete"
         case .scheduleList: return "schedule_list"
         case .purge: return "purge"
+        case .backup: return "backup"
+        }
+    }
+
+    /// Whether the op may be served on a read-only socket: it changes nothing and writes nothing.
+    public var isReadOnly: Bool {
+        switch self {
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return true
+        default: return false
         }
     }
 
@@ -61,7 +72,7 @@ public enum Op: Sendable, Equatable {
     public var isWrite: Bool {
         switch self {
         case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete, .purge: return true
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return false
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup: return false
         }
     }
 }

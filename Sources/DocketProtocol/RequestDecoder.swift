@@ -105,6 +105,10 @@ public struct RequestDecoder: Sendable {
                 ScheduleDeleteRequest(name: try f.name("name"), version: try f.int("version", in: 1...Int64.max)))
         case "schedule_list":
             return .scheduleList
+        case "backup":
+            guard let path = try f.optionalString("path", maxBytes: 4096) else { throw .badRequest("field 'path' is missing") }
+            guard path.hasPrefix("/") else { throw .badRequest("field 'path' must be an absolute path") }
+            return .backup(path: path)
         case "purge":
             var states: [JobState] = []
             if let text = try f.optionalString("state", maxBytes: 32) {

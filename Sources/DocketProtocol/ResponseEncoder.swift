@@ -27,6 +27,11 @@ public enum ResponseEncoder {
         switch reply {
         case .pong, .done, .failure:
             break
+        case .backedUp(let path, let bytes):
+            w.key("path")
+            w.string(path)
+            w.key("bytes")
+            w.int(bytes)
         case .purged(let count):
             w.key("purged")
             w.int(count)

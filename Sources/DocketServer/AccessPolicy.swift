@@ -6,7 +6,8 @@ import Glibc
 public struct AccessPolicy: Sendable {
     /// Extra users allowed (`--allow-uid`).
     public var uids: Set<UInt32> = []
-    /// Extra groups allowed (`--allow-gid`): a peer whose primary group is listed may connect.
+    /// Extra groups allowed (`--allow-gid`): a peer whose primary or a supplementary group
+    /// is listed may connect.
     public var gids: Set<UInt32> = []
 
     public init(uids: Set<UInt32> = [], gids: Set<UInt32> = []) {
@@ -21,5 +22,6 @@ public struct AccessPolicy: Sendable {
         guard restricts else { return true }
         guard let peer else { return false }
         return peer.uid == 0 || peer.uid == geteuid() || uids.contains(peer.uid) || gids.contains(peer.gid)
+            || peer.groups.contains(where: gids.contains)
     }
 }

@@ -133,7 +133,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .ping:
             append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .pong)))
         default:
-            if readOnly && request.operation.isWrite {
+            if readOnly && !request.operation.isReadOnly {
                 let error = ProtocolError(
                     .forbidden, "this socket is read-only; send \(request.operation.name) through the read-write socket")
                 append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
@@ -195,6 +195,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func submitRead(_ request: Request, sequence: Int) {
         if case .watch(let watchRequest) = request.operation { startWatch(watchRequest) }
+        if case .backup(let path) = request.operation {
+            complete(read: request, sequence: sequence, server.backup(to: path, on: context.eventLoop))
+            return
+        }
         let server = self.server
         let connections = server.connectionCount
         let waiting = server.writer.waitingClaims
@@ -223,6 +227,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return .failure(ProtocolError(.internal, "\(operation.name) is not a read"))
             }
         }
+        complete(read: request, sequence: sequence, future)
+    }
+
+    private func complete(read request: Request, sequence: Int, _ future: EventLoopFuture<Reply>) {
+        let operation = request.operation
         let id = request.id
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         future.whenComplete { result in

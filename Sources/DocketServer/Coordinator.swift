@@ -223,7 +223,7 @@ public final class Coordinator {
             return (.done, [])
         case .purge(let request):
             return (.purged(try store.purge(request)), [])
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList:
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
     }

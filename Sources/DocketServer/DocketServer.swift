@@ -83,7 +83,8 @@ public final class DocketDaemon: Sendable {
             stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
             writer: writer, hub: hub, readers: ReaderPool(readers: readers),
-            info: ServerInfo(version: Self.version, limits: configuration.limits), access: configuration.access, clock: clock,
+            info: ServerInfo(version: Self.version, limits: configuration.limits),
+            databasePath: configuration.databasePath, access: configuration.access, clock: clock,
             logger: logger)
         writer.start()
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
@@ -209,7 +210,8 @@ public final class DocketDaemon: Sendable {
         }
     }
 
-    static func describe(_ error: StoreError) -> String {
+    /// A store failure in words for a person at a terminal.
+    public static func describe(_ error: StoreError) -> String {
         switch error {
         case .storage(let message), .incompatibleDatabase(let message): return message
         default: return error.protocolError.message

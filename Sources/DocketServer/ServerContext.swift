@@ -2,7 +2,13 @@ import DocketProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import DocketStore
+import NIOPosix
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What every connection shares: where requests go and the server-wide counters.
 final class ServerContext: Sendable {
@@ -11,6 +17,7 @@ final class ServerContext: Sendable {
     let readers: ReaderPool
     let decoder: RequestDecoder
     let info: ServerInfo
+    let databasePath: String
     let access: AccessPolicy
     let clock: any WallClock
     let startedAt: Int64
@@ -22,9 +29,10 @@ final class ServerContext: Sendable {
     private let draining = Atomic<Bool>(false)
 
     init(
-        writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, access: AccessPolicy, clock: any WallClock,
-        logger: Logger
+        writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, databasePath: String, access: AccessPolicy,
+        clock: any WallClock, logger: Logger
     ) {
+        self.databasePath = databasePath
         self.hub = hub
         self.access = access
         self.writer = writer
@@ -51,4 +59,20 @@ final class ServerContext: Sendable {
     }
 
     var channels: [any Channel] { openChannels.withLockedValue { Array($0.values) } }
+
+    /// Copies the database on a thread pool thread: a large copy takes a while, and neither
+    /// the writer nor the readers should wait for it.
+    func backup(to destination: String, on eventLoop: any EventLoop) -> EventLoopFuture<Reply> {
+        let source = databasePath
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+            do throws(StoreError) {
+                try DatabaseMaintenance.backup(from: source, to: destination)
+                var info = stat()
+                stat(destination, &info)
+                return .backedUp(path: destination, bytes: Int64(info.st_size))
+            } catch {
+                return .failure(error.protocolError)
+            }
+        }
+    }
 }

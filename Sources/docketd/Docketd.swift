@@ -69,7 +69,11 @@ struct Docketd: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Flag(help: "Check the database (PRAGMA integrity_check) and report, then exit: 0 when sound, 1 when not.")
+    var check = false
+
     mutating func run() throws {
+        if check { try runCheck() }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -105,6 +109,26 @@ struct Docketd: ParsableCommand {
         stop.wait()
         daemon.shutdown()
         sources.forEach { $0.cancel() }
+    }
+
+    func runCheck() throws -> Never {
+        let path = db ?? DefaultPaths.database()
+        do {
+            let report = try DatabaseMaintenance.check(path: path)
+            print("database:       \(path)")
+            print("schema version: \(report.schemaVersion)")
+            print("jobs:           \(report.jobs)")
+            print("events:         \(report.events)")
+            print("schedules:      \(report.schedules)")
+            print("integrity:      \(report.integrity.joined(separator: "\n                "))")
+            if !report.isHealthy {
+                print("The database is damaged. Stop docketd, keep a copy of the file, and restore the latest backup (docket backup).")
+            }
+            throw ExitCode(report.isHealthy ? 0 : 1)
+        } catch let error as StoreError {
+            print("cannot check \(path): \(DocketDaemon.describe(error))")
+            throw ExitCode(1)
+        }
     }
 
     func makeConfiguration() throws -> ServerConfiguration {
