@@ -7,17 +7,22 @@ What is checked:
   1. every file in schemas/ is a valid JSON Schema (draft 2020-12) and every $ref resolves;
   2. every file in examples/ validates against its schema: <op>.request.json against
      schemas/<op>.request.json, <op>.response.json against schemas/<op>.response.json,
-     error.<code>.response.json against schemas/error-response.json (with that code);
-     error.<code>.request.json is the request that caused it, so it must validate for
-     not_found / stale_version / invalid_state, must be refused by the schema for
-     bad_request, and must name an op without a schema for unknown_op;
-  3. every op has a request and a response example, and every example appears as a
-     ```json block of README.md (compared as JSON values);
+     event-line.json against schemas/event-line.json,
+     error.<code>[.<variant>].response.json against schemas/error-response.json (with that
+     code); error.<code>[.<variant>].request.json is the request that caused it, so it must
+     validate for not_found / stale_version / invalid_state, must be refused by the schema
+     for bad_request, and must name an op without a schema for unknown_op;
+  3. every op has a request and a response example, there is an event line example, and
+     every example appears as a ```json block of README.md (compared as JSON values);
   4. every line of vectors.jsonl is well formed, and every vector whose request is sent
      as an object (or as raw text that parses) and expects ok true matches its op's
      request schema; a bad_request vector sent as an object must be refused by the
      schema too, unless its rule is one JSON Schema cannot state (listed below);
-     an unknown_op vector must name an op that has no schema.
+     an unknown_op vector must name an op that has no schema; no vector may close the
+     connection (too_large, watch_overflow); and since a successful watch makes event
+     lines interleave with the answers that follow, a successful watch with since must
+     be the last vector, and after any successful watch only refusals and ops that change
+     nothing may follow.
 
 It talks to no daemon: replaying the vectors is the job of the end-to-end tests.
 Prints one line per failure and 'N passed, M failed' at the end; exits 1 on any failure.
@@ -41,9 +46,14 @@ EXAMPLES = os.path.join(HERE, "examples")
 README = os.path.join(HERE, "README.md")
 VECTORS = os.path.join(HERE, "vectors.jsonl")
 
-OPS = ["hello", "ping", "enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats"]
+OPS = ["hello", "ping", "enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats",
+       "watch", "schedule_put", "schedule_get", "schedule_delete", "schedule_list"]
 CODES = ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
-         "shutting_down", "internal"]
+         "shutting_down", "internal", "watch_overflow"]
+# Codes that close the connection: no vector may cause them.
+CLOSING = ["too_large", "watch_overflow"]
+# Ops that change nothing, so no event can follow them: allowed after a successful watch vector.
+READ_ONLY_OPS = ["hello", "ping", "get", "list", "stats", "watch", "schedule_get", "schedule_list"]
 
 # bad_request vectors whose rule JSON Schema cannot express, so the schema accepts them:
 # the daemon checks these and the README states them.
@@ -54,6 +64,32 @@ SCHEMA_CANNOT_TELL = {
         "the pattern checks the shape of a time, not the calendar",
     "enqueue with backoff max_ms below initial_ms":
         "comparing two members is beyond JSON Schema",
+    "watch: a second watch on the same connection is bad_request":
+        "one watch per connection is a rule about the connection, not about the request",
+    "schedules: minute 61 names the minute field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: hour 24 names the hour field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: day of month 0 names the day-of-month field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: month 13 names the month field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: day of week 8 names the day-of-week field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: an unknown month name":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: a name in the minute field":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: a step of 0":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: a range that runs backwards":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: two steps":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: an empty list item":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
+    "schedules: a day that never comes (February 30th)":
+        "the cron pattern checks for five fields; what is inside each field is checked by the daemon",
 }
 
 
@@ -156,7 +192,8 @@ def main():
     for op in OPS:
         c.ok(f"{op}.request.json" in schemas, f"schemas/{op}.request.json is missing")
         c.ok(f"{op}.response.json" in schemas, f"schemas/{op}.response.json is missing")
-    for shared in ["defs.json", "job.json", "event.json", "error.json", "error-response.json"]:
+    for shared in ["defs.json", "job.json", "event.json", "event-line.json", "schedule.json", "error.json",
+                   "error-response.json"]:
         c.ok(shared in schemas, f"schemas/{shared} is missing")
 
     # 2. examples
@@ -170,10 +207,15 @@ def main():
             c.ok(False, f"examples/{name}: not JSON: {e}")
             continue
         examples[name] = value
-        m = re.fullmatch(r"(error\.)?([a-z_]+)\.(request|response)\.json", name)
-        if not c.ok(m is not None, f"examples/{name}: name must be <op>.<request|response>.json or error.<code>.…"):
+        if name == "event-line.json":
+            problem = first_error(validator("event-line.json"), value)
+            c.ok(problem is None, f"examples/{name} against schemas/event-line.json: {problem}")
             continue
-        is_error, key, kind = bool(m.group(1)), m.group(2), m.group(3)
+        m = re.fullmatch(r"(?:(error)\.([a-z_]+)(?:\.[a-z_]+)?|([a-z_]+))\.(request|response)\.json", name)
+        if not c.ok(m is not None,
+                    f"examples/{name}: name must be <op>.<request|response>.json or error.<code>[.<variant>].…"):
+            continue
+        is_error, key, kind = bool(m.group(1)), m.group(2) or m.group(3), m.group(4)
         if not is_error:
             v = validator(f"{key}.{kind}.json")
             if not c.ok(v is not None, f"examples/{name}: no schema {key}.{kind}.json"):
@@ -200,13 +242,15 @@ def main():
         elif c.ok(v is not None, f"examples/{name}: no request schema for op {op!r}"):
             problem = first_error(v, value)
             c.ok(problem is None, f"examples/{name} against schemas/{op}.request.json: {problem}")
-        c.ok(f"error.{key}.response.json" in os.listdir(EXAMPLES), f"examples/{name}: no matching response file")
+        c.ok(name.replace(".request.json", ".response.json") in os.listdir(EXAMPLES),
+             f"examples/{name}: no matching response file")
 
     # 3. every op has examples, and the README shows each of them
     c.item("an example for every op")
     for op in OPS:
         for kind in ["request", "response"]:
             c.ok(f"{op}.{kind}.json" in examples, f"examples/{op}.{kind}.json is missing")
+    c.ok("event-line.json" in examples, "examples/event-line.json is missing")
     with open(README, encoding="utf-8") as fh:
         readme = fh.read()
     blocks = []
@@ -226,6 +270,7 @@ def main():
     if lines and lines[-1] == "":
         lines.pop()
     names = set()
+    watching = None  # where the vectors' connection started a watch that succeeded
     for number, line in enumerate(lines, 1):
         where = f"vectors.jsonl:{number}"
         c.item(where)
@@ -254,7 +299,7 @@ def main():
             c.ok("code" not in expect, f"{where}: code is only for ok false")
         else:
             c.ok(expect.get("code") in CODES, f"{where}: expect.code must be one of the error codes")
-            c.ok(expect.get("code") != "too_large", f"{where}: too_large closes the connection; no vector may cause it")
+            c.ok(expect.get("code") not in CLOSING, f"{where}: {expect.get('code')} closes the connection; no vector may cause it")
         c.ok(isinstance(expect.get("fields", {}), dict), f"{where}: fields must be an object")
         for member in ("present", "absent"):
             paths = expect.get(member, [])
@@ -286,9 +331,18 @@ def main():
             except (TypeError, ValueError):
                 c.ok(False, f"{where}: send_hex must be a string of hex digits")
 
+        op = request.get("op") if isinstance(request, dict) else None
+        if watching is not None and expect["ok"]:
+            c.ok(op in READ_ONLY_OPS and op != "watch",
+                 f"{where}: after the successful watch of {watching}, a vector that succeeds must change nothing, "
+                 "or event lines would interleave with the answers")
+        if op == "watch" and expect["ok"]:
+            if isinstance(request, dict) and request.get("since") is not None:
+                c.ok(number == len(lines), f"{where}: a successful watch with since replays events; it must be the last vector")
+            if watching is None:
+                watching = where
         if not isinstance(request, dict):
             continue
-        op = request.get("op")
         v = validator(f"{op}.request.json") if isinstance(op, str) else None
         code = expect.get("code")
         if expect["ok"]:
