@@ -75,7 +75,8 @@ final class RunningCommand: @unchecked Sendable {
         return CommandLine.Run(status: process.terminationStatus, stdout: read("out"), stderr: read("err"))
     }
 
-    /// What the command has written to standard error so far.
+    /// What the command has written so far.
+    var stdoutSoFar: String { read("out") }
     var stderrSoFar: String { read("err") }
 
     private func read(_ name: String) -> String {

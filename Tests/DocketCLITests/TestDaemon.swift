@@ -86,8 +86,9 @@ final class TestDaemon: @unchecked Sendable {
     /// Whether this daemon serves an op that arrives in parallel work (`watch`, `schedule_*`).
     func serves(_ request: JSONValue) async throws -> Bool {
         let connection = try await DocketConnection.connect(socketPath: socketPath)
-        defer { Task { await connection.close() } }
-        return try await connection.send(request)["error"]?["code"] != "unknown_op"
+        let answer = try await connection.send(request)
+        await connection.close()
+        return answer["error"]?["code"] != "unknown_op"
     }
 }
 

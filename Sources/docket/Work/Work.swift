@@ -110,11 +110,7 @@ private struct Slot {
                 returnTicket()
                 continue
             }
-            if shutdown.requested.value != nil {
-                // Claimed as the stop began: hand it straight back.
-                _ = try? await reports.fail(job: job.id, version: job.version, error: ["message": "docket work was stopping"], retryIn: .zero)
-                return
-            }
+            // A job claimed just as the stop began runs like the others: within the grace period.
             await JobRun(job: job, settings: settings, reports: reports, shutdown: shutdown).run()
         }
     }
