@@ -139,11 +139,10 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     private func matchesDay(dayOfMonth: Int, weekday: Int) -> Bool {
-        switch (dayOfMonthRestricted, dayOfWeekRestricted) {
-        case (true, true): return daysOfMonth.contains(dayOfMonth) || daysOfWeek.contains(weekday)
-        case (true, false): return daysOfMonth.contains(dayOfMonth)
-        case (false, true): return daysOfWeek.contains(weekday)
-        case (false, false): return true
-        }
+        // Vixie cron: a day field starting with `*` (`*` or `*/2`) makes both fields apply
+        // together; only when both are restricted does either one suffice.
+        let inMonth = daysOfMonth.contains(dayOfMonth)
+        let inWeek = daysOfWeek.contains(weekday)
+        return dayOfMonthRestricted && dayOfWeekRestricted ? inMonth || inWeek : inMonth && inWeek
     }
 }
