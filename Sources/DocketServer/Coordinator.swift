@@ -83,6 +83,8 @@ public final class Coordinator {
     public struct Outcome {
         public var completions: [Completion]
         public var events: [JobEvent]
+        /// Set when the transaction failed and nothing of the batch was applied.
+        public var failure: StoreError?
     }
 
     /// Applies `batch` and all work due at `now` in one transaction. If the commit fails
@@ -92,7 +94,8 @@ public final class Coordinator {
         do {
             try store.begin()
         } catch {
-            return Outcome(completions: batch.map { Completion(for: $0, reply: .failure(error.protocolError)) }, events: [])
+            return Outcome(
+                completions: batch.map { Completion(for: $0, reply: .failure(error.protocolError)) }, events: [], failure: error)
         }
         let events: [JobEvent]
         let waitersBefore = waiters
@@ -121,7 +124,7 @@ public final class Coordinator {
             waiters = waitersBefore
             storedDeadlineKnown = false
             let failure = Reply.failure(error.protocolError)
-            return Outcome(completions: batch.map { Completion(for: $0, reply: failure) }, events: [])
+            return Outcome(completions: batch.map { Completion(for: $0, reply: failure) }, events: [], failure: error)
         }
         completions += timeOutWaiters(now: now)
         return Outcome(completions: completions, events: events)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import DocketProtocol
 import DocketStore
 import Logging
@@ -47,7 +48,8 @@ public final class DocketDaemon: Sendable {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let context: ServerContext
-    private let listeners: [any Channel]
+    private let listeners: NIOLockedValueBox<[any Channel]>
+    private let socketWatch = NIOLockedValueBox<RepeatedTask?>(nil)
     private let locks: [FileLock]
     private let checkpointer: WALCheckpointer
     private let notifications: NIOLockedValueBox<[RepeatedTask]> = NIOLockedValueBox([])
@@ -91,16 +93,17 @@ public final class DocketDaemon: Sendable {
         self.locks = locks
         do {
             if configuration.inheritedSockets.isEmpty {
-                listeners = [
+                listeners = NIOLockedValueBox([
                     try Self.bind(
                         path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup,
                         eventLoops: group, context: context)
-                ]
+                ])
             } else {
                 let (eventLoops, context) = (group, context)
-                listeners = try configuration.inheritedSockets.map { socket in
-                    try Self.serve(socket, eventLoops: eventLoops, context: context)
-                }
+                listeners = NIOLockedValueBox(
+                    try configuration.inheritedSockets.map { socket in
+                        try Self.serve(socket, eventLoops: eventLoops, context: context)
+                    })
             }
         } catch {
             writer.stopAndWait()
@@ -127,6 +130,51 @@ public final class DocketDaemon: Sendable {
         Systemd.notify("READY=1\nSTATUS=serving \(served)")
         let tasks = ServiceNotifier(context: context, eventLoop: group.next()).start()
         notifications.withLockedValue { $0 = tasks }
+        if configuration.inheritedSockets.isEmpty { watchSocketFile() }
+    }
+
+    /// How often the socket file is checked. Someone deleting or replacing it (a tmp
+    /// cleaner, a careless `rm`) would otherwise leave the daemon running but unreachable.
+    static let socketCheckPeriod: TimeAmount = .seconds(2)
+
+    /// Binds the socket path again whenever the file there is no longer the one we bound.
+    private func watchSocketFile() {
+        let path = configuration.socketPath
+        var bound = stat()
+        guard stat(path, &bound) == 0 else { return }
+        let identity = NIOLockedValueBox((device: bound.st_dev, inode: bound.st_ino))
+        let task = group.next().scheduleRepeatedTask(initialDelay: Self.socketCheckPeriod, delay: Self.socketCheckPeriod) {
+            [self] _ in
+            var current = stat()
+            let present = stat(path, &current) == 0
+            let known = identity.withLockedValue { $0 }
+            if present && current.st_dev == known.device && current.st_ino == known.inode { return }
+            // Binding waits for an event loop, so it must not run on this one.
+            DispatchQueue.global().async { [self] in
+                logger.warning("the socket file was removed or replaced; binding it again", metadata: ["socket": "\(path)"])
+                do {
+                    // Close the old listener first: NIO unlinks the path when a Unix listener
+                    // closes, which would take the new socket's file with it.
+                    let previous = listeners.withLockedValue { listeners in
+                        defer { listeners = [] }
+                        return listeners
+                    }
+                    for listener in previous { try? listener.close().wait() }
+                    // Whatever stands at the path now is not a live daemon's (we hold the socket
+                    // lock), and NIO will not bind over a file that is not a socket.
+                    unlink(path)
+                    let channel = try Self.bind(
+                        path: path, mode: configuration.socketMode, group: configuration.socketGroup, eventLoops: group,
+                        context: context)
+                    listeners.withLockedValue { $0 = [channel] }
+                    var fresh = stat()
+                    if stat(path, &fresh) == 0 { identity.withLockedValue { $0 = (fresh.st_dev, fresh.st_ino) } }
+                } catch {
+                    logger.error("cannot bind the socket again; will retry", metadata: ["socket": "\(path)", "error": "\(error)"])
+                }
+            }
+        }
+        socketWatch.withLockedValue { $0 = task }
     }
 
     /// Stops accepting, answers parked claims with `job: null`, commits what is in flight,
@@ -136,7 +184,8 @@ public final class DocketDaemon: Sendable {
         Systemd.notify("STOPPING=1\nSTATUS=shutting down")
         for task in notifications.withLockedValue({ $0 }) { task.cancel() }
         context.startDraining()
-        for listener in listeners { try? listener.close().wait() }
+        socketWatch.withLockedValue { $0?.cancel() }
+        for listener in listeners.withLockedValue({ $0 }) { try? listener.close().wait() }
         context.writer.stopAndWait()
         context.readers.shutdown()
         checkpointer.finish()
@@ -161,8 +210,12 @@ public final class DocketDaemon: Sendable {
         -> ServerBootstrap
     {
         let limit = context.info.limits.maxLineBytes
+        let acceptErrors = AcceptErrorLogger(logger: context.logger)
         return ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 512)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptErrors) }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

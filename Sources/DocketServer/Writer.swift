@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import DocketProtocol
+import DocketStore
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
@@ -110,6 +111,7 @@ public final class Writer: Sendable {
             let outcome = engine.process(batch, now: clock.now())
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
+            if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
             deliver(outcome.completions)
             if !outcome.events.isEmpty { hub.publish(outcome.events) }
             if stopping {
@@ -122,6 +124,26 @@ public final class Writer: Sendable {
             waiting.store(engine.waitingClaims, ordering: .relaxed)
             deadline = engine.nextDeadline()
         }
+    }
+
+    /// When the last storage failure was logged, and how many batches failed since.
+    private nonisolated(unsafe) var lastFailureLog: ContinuousClock.Instant?
+    private nonisolated(unsafe) var unloggedFailures = 0
+
+    /// Logs a failed transaction (disk full, read-only file, I/O error) at most every ten
+    /// seconds, with a count of the failures in between, so a long outage stays readable.
+    private func reportFailure(_ failure: StoreError, requests: Int) {
+        unloggedFailures += 1
+        let now = ContinuousClock.now
+        guard lastFailureLog.map({ now - $0 > .seconds(10) }) ?? true else { return }
+        logger.error(
+            "a transaction failed and was rolled back; its requests were answered 'internal'",
+            metadata: [
+                "error": "\(failure.protocolError.message)", "requests": "\(requests)",
+                "failed_batches_since_last_report": "\(unloggedFailures)",
+            ])
+        lastFailureLog = now
+        unloggedFailures = 0
     }
 
     /// Sends the answers, one task per event loop for all of that loop's answers: waking a

@@ -25,7 +25,6 @@ public enum DatabaseMaintenance {
         guard access(path, F_OK) == 0 else { throw .storage("\(path) does not exist") }
         let db = try SQLiteConnection(path: path, readOnly: true)
         try SQLiteJobStore.checkIsDocketDatabase(db, path: path)
-        try db.execute("PRAGMA busy_timeout = 5000")
         let statement = try db.prepare("PRAGMA integrity_check")
         var integrity: [String] = []
         while try statement.step() { integrity.append(statement.text(0)) }
@@ -50,7 +49,6 @@ public enum DatabaseMaintenance {
         close(fd)
         do throws(StoreError) {
             let from = try SQLiteConnection(path: source, readOnly: true)
-            try from.execute("PRAGMA busy_timeout = 5000")
             let to = try SQLiteConnection(path: destination)
             guard let backup = sqlite3_backup_init(to.handle, "main", from.handle, "main") else {
                 throw to.error(sqlite3_errcode(to.handle))

@@ -17,6 +17,10 @@ final class SQLiteConnection {
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
+        // Every connection waits out another's lock briefly rather than failing at once, and
+        // sorts in memory: a temporary file needs a descriptor, which may be the one we lack.
+        sqlite3_busy_timeout(db, 5000)
+        sqlite3_exec(db, "PRAGMA temp_store = MEMORY", nil, nil, nil)
     }
 
     deinit {
@@ -30,6 +34,12 @@ final class SQLiteConnection {
 
     /// The primary result code of the last failed call (SQLITE_NOTADB, SQLITE_FULL, …).
     var lastErrorCode: Int32 { sqlite3_errcode(handle) & 0xFF }
+
+    /// Opens the WAL and shared-memory files, which SQLite otherwise opens at the first read:
+    /// a connection made at start-up must not need a new descriptor when they are scarce.
+    func openFilesNow() throws(StoreError) {
+        _ = try scalar("SELECT count(*) FROM sqlite_master")
+    }
 
     /// Runs one or more statements that return no rows.
     func execute(_ sql: String) throws(StoreError) {

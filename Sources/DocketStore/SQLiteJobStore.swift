@@ -21,13 +21,17 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let connection = try SQLiteConnection(path: path)
         super.init(connection: connection)
         try Self.checkIsDocketDatabase(connection, path: path)
+        // SQLite quietly opens a write-protected file read-only; every change would then fail.
+        guard sqlite3_db_readonly(connection.handle, "main") == 0 else {
+            throw .storage("\(path) is read-only for this user; docketd needs to write it (check its owner and mode)")
+        }
         if try schemaVersion() == 0 {
             // Only a file without tables can take this; it lets pruning give space back.
             try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
         }
         try connection.execute("PRAGMA journal_mode = WAL")
         try migrate()
-        try connection.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased()); PRAGMA busy_timeout = 5000")
+        try connection.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
     }
 
     /// Refuses a file that is not SQLite, is another application's database, or was written
@@ -87,7 +91,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     public func makeReader() throws(StoreError) -> any JobReader {
         let connection = try SQLiteConnection(path: path)
-        try connection.execute("PRAGMA query_only = 1; PRAGMA busy_timeout = 5000")
+        try connection.execute("PRAGMA query_only = 1")
+        try connection.openFilesNow()
         return SQLiteJobReader(connection: connection)
     }
 

@@ -23,7 +23,7 @@ public final class WALCheckpointer: @unchecked Sendable {
     /// Opens the checkpoint connection and takes over checkpoints from `store`'s commits.
     public init(store: SQLiteJobStore) throws(StoreError) {
         connection = try SQLiteConnection(path: store.path)
-        try connection.execute("PRAGMA busy_timeout = 5000")
+        try connection.openFilesNow()
         let context = Unmanaged.passUnretained(self).toOpaque()
         sqlite3_wal_hook(
             store.db.handle,

@@ -89,6 +89,7 @@ struct Docketd: ParsableCommand {
             throw ExitCode(2)
         }
 
+        raiseDescriptorLimit()
         let daemon: DocketDaemon
         do {
             daemon = try DocketDaemon(configuration: configuration, logger: logger)
@@ -129,6 +130,15 @@ struct Docketd: ParsableCommand {
             print("cannot check \(path): \(DocketDaemon.describe(error))")
             throw ExitCode(1)
         }
+    }
+
+    /// Every connection costs a descriptor: take all the hard limit allows, not the 1024 a
+    /// shell's soft limit often leaves.
+    func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     func makeConfiguration() throws -> ServerConfiguration {

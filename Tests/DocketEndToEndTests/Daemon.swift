@@ -8,6 +8,8 @@ final class Daemon: @unchecked Sendable {
     let socketPath: String
     let databasePath: String
     let extraArguments: [String]
+    /// A shell line run before docketd (`ulimit -n 64`, say); docketd then replaces the shell.
+    let prelude: String?
     private(set) var process: Process
     private var logHandle: FileHandle
 
@@ -25,12 +27,14 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Starts a daemon and returns once it answers `ping`.
-    init(folder: URL? = nil, arguments: [String] = []) async throws {
+    init(folder: URL? = nil, arguments: [String] = [], prelude: String? = nil) async throws {
         self.folder = try folder ?? Self.makeFolder()
         socketPath = self.folder.appendingPathComponent("d.sock").path
         databasePath = self.folder.appendingPathComponent("d.db").path
         extraArguments = arguments
-        (process, logHandle) = try Self.launch(folder: self.folder, arguments: ["--socket", socketPath, "--db", databasePath] + arguments)
+        self.prelude = prelude
+        (process, logHandle) = try Self.launch(
+            folder: self.folder, arguments: ["--socket", socketPath, "--db", databasePath] + arguments, prelude: prelude)
         try await waitUntilServing()
     }
 
@@ -42,7 +46,7 @@ final class Daemon: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static func launch(folder: URL, arguments: [String]) throws -> (Process, FileHandle) {
+    static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (Process, FileHandle) {
         let logURL = folder.appendingPathComponent("docketd.log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
             FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -50,8 +54,13 @@ final class Daemon: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let prelude {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", prelude + "; exec \"$0\" \"$@\"", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -108,7 +117,7 @@ final class Daemon: @unchecked Sendable {
     /// Starts the daemon again on the same socket and database.
     func restart() async throws {
         (process, logHandle) = try Self.launch(
-            folder: folder, arguments: ["--socket", socketPath, "--db", databasePath] + extraArguments)
+            folder: folder, arguments: ["--socket", socketPath, "--db", databasePath] + extraArguments, prelude: prelude)
         try await waitUntilServing()
     }
 
