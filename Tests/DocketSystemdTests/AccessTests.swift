@@ -3,8 +3,10 @@ import DocketProtocol
 import Foundation
 import Testing
 
-/// Clients run as other users through setpriv, with socat; the tests run as root.
-@Suite("systemd: peer credentials, access control and the socket file")
+/// Clients (and one docketd) run as other users through setpriv, with socat.
+@Suite(
+    "systemd: peer credentials, access control and the socket file",
+    .enabled(if: geteuid() == 0, "only root can run processes as other users"))
 struct AccessTests {
     static let nobody: UInt32 = 65534
 

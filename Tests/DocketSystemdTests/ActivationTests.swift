@@ -52,8 +52,8 @@ struct ActivationTests {
     @Test func watchdog_atHalfThePeriod_withheldWhileTheWriterIsStuck() async throws {
         let daemon = try Docketd.activated(environment: [
             "WATCHDOG_USEC": "400000",
-            // The fault hook: the first batch of changes never finishes.
-            "DOCKETD_TEST_STALL_WRITER_AFTER_MS": "0",
+            // The fault hook: the first batch after 2.5 s of uptime never finishes.
+            "DOCKETD_TEST_STALL_WRITER_AFTER_MS": "2500",
         ])
         let client = try await daemon.connect()
         #expect(try await client.send(["op": "ping"])["ok"] == true)
@@ -62,6 +62,9 @@ struct ActivationTests {
         let healthy = daemon.notify.count("WATCHDOG=1", in: ready + .milliseconds(100)...ready + .milliseconds(2100))
         #expect((6...14).contains(healthy), "about 10 WATCHDOG=1 expected in 2 s, got \(healthy)")
 
+        // READY=1 comes after the writer started, so by now its uptime is past 2.5 s: this
+        // change wedges it, unless a timer's batch already has.
+        try await Task.sleep(until: ready + .milliseconds(2700))
         let stalled = ContinuousClock.now
         let wedged = try connectAndSend("{\"op\":\"enqueue\",\"queue\":\"q\"}\n", to: daemon.socketPath)
         defer { close(wedged) }
@@ -106,7 +109,8 @@ struct ActivationTests {
     }
 
     /// Two inherited sockets, both served; the one named `readonly` answers every read and
-    /// refuses every change with `forbidden`, and its connection stays open.
+    /// refuses everything else with `forbidden` (a backup too: it writes a file), and its
+    /// connection stays open.
     @Test func readonlySocket_servesReads_refusesChanges() async throws {
         let daemon = try Docketd.activated(extraSockets: ["readonly"])
         let writer = try await daemon.connect()
@@ -116,6 +120,7 @@ struct ActivationTests {
         #expect(daemon.notify.messages.contains { $0.line == "STATUS=serving 2 inherited sockets" })
 
         let reader = try await daemon.connect(daemon.path(ofSocket: "readonly"))
+        let backup = daemon.folder.appendingPathComponent("backup.db").path
         let reads: [JSONValue] = [
             ["op": "hello"], ["op": "ping"], ["op": "get", "job": .int(id), "events": true], ["op": "list", "queue": "q"],
             ["op": "stats"], ["op": "schedule_list"],
@@ -133,6 +138,9 @@ struct ActivationTests {
             ["op": "retry", "job": .int(id), "version": 1],
             ["op": "schedule_put", "name": "nightly", "cron": "0 3 * * *", "queue": "q", "version": 0],
             ["op": "schedule_delete", "name": "nightly", "version": 1],
+            ["op": "enqueue", "jobs": [["queue": "q"], ["queue": "q"]]],
+            ["op": "purge", "queue": "q", "before": "2100-01-01T00:00:00Z"],
+            ["op": "backup", "path": .string(backup)],
         ]
         for request in changes {
             let answer = try await reader.send(request)
@@ -141,6 +149,7 @@ struct ActivationTests {
         let watching = try await reader.send(["op": "watch", "job": .int(id)])
         #expect(watching["ok"] == true, "watch is a read: \(watching)")
         #expect(try await reader.send(["op": "ping"])["ok"] == true, "the read-only connection was closed")
+        #expect(!FileManager.default.fileExists(atPath: backup))
 
         let unchanged = try await writer.send(["op": "get", "job": .int(id)])
         #expect(unchanged["job"]?["version"] == 1 && unchanged["job"]?["state"] == "pending")

@@ -54,7 +54,9 @@ final class Docketd: @unchecked Sendable {
                 + [executable.path, "--db", folder.appendingPathComponent("d.db").path] + arguments,
             environment: ProcessInfo.processInfo.environment, folder: folder)
         let daemon = Docketd(folder: folder, socketPath: socket, notify: notify, child: child)
-        try daemon.waitForFile(socket)
+        // The socket file exists a moment before it listens; the launcher says when it does.
+        let last = extraSockets.last.map(daemon.path(ofSocket:)) ?? socket
+        try daemon.waitForLog("Listening on \(last) as ")
         return daemon
     }
 
@@ -108,11 +110,11 @@ final class Docketd: @unchecked Sendable {
 
     func path(ofSocket name: String) -> String { folder.appendingPathComponent("\(name).sock").path }
 
-    private func waitForFile(_ path: String) throws {
+    private func waitForLog(_ text: String) throws {
         let deadline = Date().addingTimeInterval(20)
-        while !FileManager.default.fileExists(atPath: path) {
+        while !log.contains(text) {
             guard child.exitStatus == nil, Date() < deadline else {
-                throw TestFailure("\(path) did not appear; log:\n\(log)")
+                throw TestFailure("no \"\(text)\" in the log:\n\(log)")
             }
             usleep(10_000)
         }

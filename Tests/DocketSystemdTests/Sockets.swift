@@ -17,7 +17,7 @@ final class NotifySocket: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket(AF_UNIX, SOCK_DGRAM) failed: errno \(errno)") }
         // A short receive timeout lets the reading thread notice `close()`.
         var timeout = timeval(tv_sec: 0, tv_usec: 50_000)
@@ -113,7 +113,7 @@ struct UnixAddress {
 /// Connects, sends `text` and returns the descriptor without reading: for a request whose
 /// answer will never come.
 func connectAndSend(_ text: String, to path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     var address = try UnixAddress(path)
     guard fd >= 0, address.withSockaddr({ connect(fd, $0, $1) }) == 0,
         send(fd, text, text.utf8.count, Int32(MSG_NOSIGNAL)) == text.utf8.count
@@ -126,7 +126,7 @@ func connectAndSend(_ text: String, to path: String) throws -> Int32 {
 
 /// One datagram to a datagram socket at `path`.
 func sendDatagram(_ text: String, to path: String) throws {
-    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+    let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var address = try UnixAddress(path)
     let sent = address.withSockaddr { sendto(fd, text, text.utf8.count, 0, $0, $1) }

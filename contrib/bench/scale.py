@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Claim throughput, memory and start-up time as the number of stored jobs grows.
+
+For each size N it starts a fresh docketd, bulk-loads N pending jobs (`enqueue` with `jobs`
+arrays of 1,000, one transaction each), optionally makes half of them high-priority but
+delayed an hour (so they sit in front of the due jobs in priority order), then measures
+claim -> complete cycles over many connections, the daemon's resident memory with 1,000
+connections open, and how long a restart takes until the socket answers.
+
+    contrib/bench/scale.py --sizes 10000 1000000 --docketd .build/release/docketd
+"""
+import argparse, asyncio, json, os, shutil, signal, subprocess, tempfile, time
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_ready(sock, proc, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("docketd exited")
+        try:
+            r, w = await asyncio.open_unix_connection(sock)
+            w.write(b'{"op":"ping"}\n')
+            await w.drain()
+            if b'"ok":true' in await r.readline():
+                w.close()
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.01)
+    raise SystemExit("docketd did not answer")
+
+
+async def load(sock, count, delayed):
+    r, w = await asyncio.open_unix_connection(sock, limit=1 << 26)
+    sent = 0
+    while sent < count:
+        batch = []
+        for index in range(sent, min(sent + 1000, count)):
+            if delayed and index % 2 == 0:
+                batch.append({"queue": "scale", "priority": -1, "delay_ms": 3_600_000})
+            else:
+                batch.append({"queue": "scale", "payload": {"n": index}})
+        w.write((json.dumps({"op": "enqueue", "jobs": batch}) + "\n").encode())
+        await w.drain()
+        answer = json.loads(await r.readline())
+        assert answer.get("ok"), answer
+        sent += len(batch)
+    w.close()
+
+
+async def cycles(sock, connections, total):
+    done = 0
+
+    async def worker():
+        nonlocal done
+        r, w = await asyncio.open_unix_connection(sock, limit=1 << 22)
+        while done < total:
+            w.write(b'{"op":"claim","queue":"scale"}\n')
+            await w.drain()
+            job = json.loads(await r.readline()).get("job")
+            if not job:
+                return
+            w.write(b'{"op":"complete","job":%d,"version":%d}\n' % (job["id"], job["version"]))
+            await w.drain()
+            await r.readline()
+            done += 1
+        w.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*[worker() for _ in range(connections)])
+    return done / (time.monotonic() - started)
+
+
+async def hold_connections(sock, count):
+    writers = []
+    for _ in range(count):
+        _, w = await asyncio.open_unix_connection(sock)
+        writers.append(w)
+    return writers
+
+
+def run(args, size, delayed):
+    folder = tempfile.mkdtemp(prefix="dkscale-", dir=args.dir)
+    sock, db = os.path.join(folder, "d.sock"), os.path.join(folder, "d.db")
+    command = [args.docketd, "--socket", sock, "--db", db]
+    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        asyncio.run(wait_ready(sock, proc))
+        started = time.monotonic()
+        asyncio.run(load(sock, size, delayed))
+        load_seconds = time.monotonic() - started
+        rate = asyncio.run(cycles(sock, args.connections, args.cycles))
+
+        async def memory():
+            writers = await hold_connections(sock, 1000)
+            await asyncio.sleep(0.5)
+            value = rss_mib(proc.pid)
+            for w in writers:
+                w.close()
+            return value
+        rss = asyncio.run(memory())
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        started = time.monotonic()
+        asyncio.run(wait_ready(sock, proc))
+        startup = time.monotonic() - started
+        return load_seconds, rate, rss, startup
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--cycles", type=int, default=20_000, help="claim -> complete cycles measured per size")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--docketd", default=".build/release/docketd")
+    parser.add_argument("--dir", default="/tmp")
+    args = parser.parse_args()
+    print("| stored jobs | half delayed ahead | bulk load s | claim+complete cycles/s | RSS MiB, 1,000 connections | restart to ready s |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for size in args.sizes:
+        for delayed in (False, True):
+            load_seconds, rate, rss, startup = run(args, size, delayed)
+            print(f"| {size:,} | {'yes' if delayed else 'no'} | {load_seconds:.1f} | {rate:,.0f} | {rss:.1f} | {startup:.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
