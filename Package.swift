@@ -62,7 +62,8 @@ let package = Package(
                 "DocketClient", "DocketProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            exclude: ["TOUR.md"]  // text for the README, not a resource
         ),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"], exclude: ["Fixtures"]),
