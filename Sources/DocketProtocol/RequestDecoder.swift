@@ -44,7 +44,7 @@ public struct RequestDecoder: Sendable {
             return .ping
         case "enqueue":
             guard let list = f.object["jobs"], !list.isNull else { return .enqueue(try decodeEnqueue(f)) }
-            guard f.object["queue"] == nil else { throw .badRequest("give 'queue' or 'jobs', not both") }
+            guard f.object["queue"]?.isNull ?? true else { throw .badRequest("give 'queue' or 'jobs', not both") }
             guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxBatchJobs else {
                 throw .badRequest("field 'jobs' must be an array of 1 to \(limits.maxBatchJobs) jobs")
             }
@@ -188,7 +188,7 @@ public struct RequestDecoder: Sendable {
     func decodeClaim(_ f: Fields) throws(ProtocolError) -> ClaimRequest {
         var queues: [String]
         if let list = f.object["queues"], !list.isNull {
-            guard f.object["queue"] == nil else { throw .badRequest("give 'queue' or 'queues', not both") }
+            guard f.object["queue"]?.isNull ?? true else { throw .badRequest("give 'queue' or 'queues', not both") }
             guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxClaimQueues else {
                 throw .badRequest("field 'queues' must be an array of 1 to \(limits.maxClaimQueues) queue names")
             }

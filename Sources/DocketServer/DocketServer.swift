@@ -266,7 +266,7 @@ public final class DocketDaemon: Sendable {
     /// A store failure in words for a person at a terminal.
     public static func describe(_ error: StoreError) -> String {
         switch error {
-        case .storage(let message), .incompatibleDatabase(let message): return message
+        case .storage(let message), .incompatibleDatabase(let message), .invalidRequest(let message): return message
         default: return error.protocolError.message
         }
     }

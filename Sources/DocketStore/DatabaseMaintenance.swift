@@ -40,11 +40,12 @@ public enum DatabaseMaintenance {
     /// not exist yet (a backup never overwrites a file). Uses SQLite's online backup API in one
     /// step under a read transaction: a snapshot, taken without stopping the writer.
     public static func backup(from source: String, to destination: String) throws(StoreError) {
-        guard destination.hasPrefix("/") else { throw .storage("the backup path must be absolute, not \(destination)") }
+        guard destination.hasPrefix("/") else { throw .invalidRequest("the backup path must be absolute, not \(destination)") }
         // O_EXCL: refuse to overwrite anything, including a file created meanwhile.
         let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw .storage("cannot create \(destination): \(String(cString: strerror(errno))); choose a new file in a writable folder")
+            throw .invalidRequest(
+                "cannot create \(destination): \(String(cString: strerror(errno))); choose a new file in a folder docketd can write")
         }
         close(fd)
         do throws(StoreError) {

@@ -150,13 +150,20 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     // MARK: Transitions
 
     public func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool) {
+        // Looked up before inserting (the writer is alone, so nothing can slip in between):
+        // an insert that hit the unique index would still use up an id.
+        if let key = request.uniqueKey {
+            let existing = try db.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE queue = ?1 AND unique_key = ?2")
+            existing.bind(1, request.queue)
+            existing.bind(2, key)
+            if let job = try singleRow(existing) { return (job.job, false) }
+        }
         let runAt = request.runAt.resolve(now: context.now)
         let insert = try db.prepare(
             """
             INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
                               backoff_max_ms, run_at, created_at, updated_at, unique_key)
             VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
-            ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
             RETURNING \(Self.jobColumns)
             """)
         insert.bind(1, request.queue)
@@ -169,17 +176,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         insert.bind(8, runAt)
         insert.bind(9, context.now)
         insert.bind(10, request.uniqueKey)
-        if let job = try singleRow(insert) {
-            try record(.enqueued, job.job, context, data: nil)
-            return (job.job, true)
-        }
-        let existing = try db.prepare("SELECT \(Self.jobColumns) FROM jobs WHERE queue = ?1 AND unique_key = ?2")
-        existing.bind(1, request.queue)
-        existing.bind(2, request.uniqueKey)
-        guard let job = try singleRow(existing) else {
-            throw .storage("enqueue of queue \(request.queue) inserted nothing and found no job with its unique_key")
-        }
-        return (job.job, false)
+        guard let job = try singleRow(insert) else { throw .storage("enqueue into \(request.queue) inserted no row") }
+        try record(.enqueued, job.job, context, data: nil)
+        return (job.job, true)
     }
 
     public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {

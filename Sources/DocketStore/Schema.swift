@@ -81,6 +81,50 @@ enum Schema {
         """
         CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'cancelled', 'failed');
         """,
+        // 4: job ids are never reused, even after the newest jobs are pruned or purged: an old
+        // (id, version) pair must never match a new job. SQLite cannot add AUTOINCREMENT to a
+        // table, so the table is rebuilt; the copy keeps every id and seeds the counter.
+        """
+        CREATE TABLE jobs_v4 (
+            id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+            queue              TEXT    NOT NULL CHECK (length(queue) BETWEEN 1 AND 255),
+            state              TEXT    NOT NULL
+                               CHECK (state IN ('scheduled', 'pending', 'running', 'completed', 'failed', 'cancelled')),
+            version            INTEGER NOT NULL CHECK (version >= 1),
+            priority           INTEGER NOT NULL,
+            payload            TEXT    NOT NULL,
+            attempt            INTEGER NOT NULL CHECK (attempt >= 0),
+            max_attempts       INTEGER NOT NULL CHECK (max_attempts >= 1),
+            backoff_initial_ms INTEGER NOT NULL CHECK (backoff_initial_ms >= 0),
+            backoff_max_ms     INTEGER NOT NULL CHECK (backoff_max_ms >= backoff_initial_ms),
+            run_at             INTEGER NOT NULL,
+            created_at         INTEGER NOT NULL,
+            updated_at         INTEGER NOT NULL,
+            lease_ms           INTEGER CHECK (lease_ms > 0),
+            lease_expires_at   INTEGER,
+            worker             TEXT,
+            progress           TEXT,
+            result             TEXT,
+            last_error         TEXT,
+            unique_key         TEXT,
+            CHECK ((state = 'running') = (lease_expires_at IS NOT NULL))
+        );
+        INSERT INTO jobs_v4 SELECT * FROM jobs;
+        -- Ids of events whose jobs are gone (pruned) still count as used.
+        INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'jobs_v4', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs_v4');
+        UPDATE sqlite_sequence
+            SET seq = max(seq, coalesce((SELECT max(id) FROM jobs), 0), coalesce((SELECT max(job) FROM events), 0))
+            WHERE name = 'jobs_v4';
+        DROP TABLE jobs;
+        ALTER TABLE jobs_v4 RENAME TO jobs;
+        CREATE UNIQUE INDEX jobs_unique_key ON jobs (queue, unique_key) WHERE unique_key IS NOT NULL;
+        CREATE INDEX jobs_ready ON jobs (queue, priority, run_at, id) WHERE state = 'pending';
+        CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state = 'scheduled';
+        CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running';
+        CREATE INDEX jobs_queue_state ON jobs (queue, state);
+        CREATE INDEX jobs_finished ON jobs (state, updated_at) WHERE state IN ('completed', 'cancelled', 'failed');
+        """,
     ]
 
     static var latestVersion: Int64 { Int64(migrations.count) }

@@ -9,6 +9,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case scheduleNotFound(String)
     /// A schedule edit carried another version (0 for a create when the name is taken).
     case scheduleStale(ScheduleReference, expected: Int64)
+    /// The request asks for something that cannot be done as asked (a backup over an existing
+    /// file, say); retrying it unchanged fails again.
+    case invalidRequest(String)
     /// SQLite failed; the operation was rolled back.
     case storage(String)
     /// The file is not a Docket database, or is one from a newer Docket.
@@ -38,6 +41,8 @@ public enum StoreError: Error, Sendable, Equatable {
                 ? "a schedule named \"\(schedule.name)\" already exists (version \(schedule.version)); edit it with that version"
                 : "schedule \"\(schedule.name)\" is at version \(schedule.version), not \(expected); get it again before changing it"
             return ProtocolError(.staleVersion, message, schedule: schedule)
+        case .invalidRequest(let message):
+            return ProtocolError(.badRequest, message)
         case .storage(let message):
             return ProtocolError(.internal, "storage failure, the request was not applied: \(message)")
         case .incompatibleDatabase(let message):

@@ -131,7 +131,8 @@ struct LifecycleEndToEndTests {
         let daemon = try await Daemon()
         let client = try await daemon.connect()
         async let parked = client.send(["op": "claim", "queue": "never", "wait_ms": 60000])
-        try await Task.sleep(for: .milliseconds(200))
+        let observer = try await daemon.connect()
+        while try await observer.send(["op": "stats"])["waiting_claims"] != 1 { try await Task.sleep(for: .milliseconds(10)) }
         let status = daemon.stop()
         let answer = try await parked
         #expect(answer["ok"] == true && answer["job"] == .null)

@@ -15,7 +15,7 @@ struct MaintenanceEndToEndTests {
         let answer = try await client.send(["op": "backup", "path": .string(copy)])
         #expect(answer["ok"] == true && answer["path"] == .string(copy) && (answer["bytes"]?.int ?? 0) > 0)
         let again = try await client.send(["op": "backup", "path": .string(copy)])
-        #expect(again.errorCode == "internal" && again["error"]?["message"]?.string?.contains("File exists") == true,
+        #expect(again.errorCode == "bad_request" && again["error"]?["message"]?.string?.contains("File exists") == true,
                 "a backup never overwrites a file")
         #expect(try await client.send(["op": "backup", "path": "relative.db"]).errorCode == "bad_request")
         await client.close()

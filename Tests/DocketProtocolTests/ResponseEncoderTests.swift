@@ -72,7 +72,7 @@ struct ResponseEncoderTests {
         #expect(text == #"{"ok":false,"error":{"code":""# + code.rawValue + #"","message":"m"}}"# + "\n")
         #expect(
             ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
-             "shutting_down", "internal"].contains(code.rawValue))
+             "shutting_down", "internal", "watch_overflow"].contains(code.rawValue))
     }
 
     /// A stale_version error carries the job's present `{id, version, state}` in `error.job`.

@@ -204,6 +204,16 @@ struct LifecycleTests {
         #expect(counts[1].counts.map(\.state) == [.pending, .running] && counts[1].counts.map(\.count) == [1, 1])
     }
 
+    /// Ids are never reused: after the newest job is purged the next one gets a new id, so an
+    /// old (id, version) pair can never fence a different job.
+    @Test func ids_areNeverReused() throws {
+        let db = try TemporaryDatabase()
+        let newest = try StartingState.completed.make(in: db)
+        #expect(try db.change { store throws(StoreError) in try store.purge(PurgeRequest()) } == 1)
+        let next = try db.enqueue()
+        #expect(next.id == newest.id + 1)
+    }
+
     /// A reader on its own connection sees committed changes only.
     @Test func reader_seesCommittedStateOnly() throws {
         let db = try TemporaryDatabase()

@@ -35,6 +35,8 @@ struct SchemaTests {
         #expect(try store.events(ofJob: 1).map(\.kind) == [.enqueued, .claimed, .progress, .completed])
         #expect(try store.schedules().isEmpty)
         #expect(try store.integrityCheck() == ["ok"])
+        let next = try store.enqueue(EnqueueRequest(queue: "emails"), ChangeContext(now: 1_795_000_002_000)).job
+        #expect(next.id == 3, "ids continue after the migrated ones")
     }
 
     /// Claims read the best job straight off the `jobs_ready` index: no scan, no sort.
