@@ -12,14 +12,19 @@ struct ContribTests {
         var answers: [JSONValue] = []
     }
 
+    static func runCookbook(against socket: String) async throws -> Finished {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DOCKET_SOCKET"] = socket
+        environment["COOKBOOK_QUEUE"] = "cookbook"
+        let finished = try await run(["/bin/sh", contrib.appendingPathComponent("socat-cookbook.sh").path], environment: environment)
+        #expect(finished.status == 0 && finished.errors.isEmpty, "\(finished.errors)")
+        return finished
+    }
+
     /// Runs every example of socat-cookbook.sh against a real docketd and checks each answer.
     @Test func socatCookbook_everyExampleWorks() async throws {
         let daemon = try await Docketd.standalone()
-        var environment = ProcessInfo.processInfo.environment
-        environment["DOCKET_SOCKET"] = daemon.socketPath
-        environment["COOKBOOK_QUEUE"] = "cookbook"
-        let finished = try await run(["/bin/sh", Self.contrib.appendingPathComponent("socat-cookbook.sh").path], environment: environment)
-        #expect(finished.status == 0 && finished.errors.isEmpty, "\(finished.errors)")
+        let finished = try await Self.runCookbook(against: daemon.socketPath)
 
         var order: [String] = []
         var examples: [String: Example] = [:]
@@ -108,5 +113,84 @@ struct ContribTests {
             environment: environment)
         #expect(finished.status == 0 && finished.output.isEmpty && finished.errors.isEmpty,
                 "systemd-analyze verify \(subfolder) units:\n\(finished.output)\(finished.errors)")
+    }
+
+    /// docketd.service's sandbox cannot be tried without systemd as PID 1, so docketd runs
+    /// under strace, as an unprivileged user like the unit's DynamicUser, through the cookbook
+    /// and a SIGTERM instead, and everything it did must be allowed by the unit: each system
+    /// call by its SystemCallFilter= lines, each socket by RestrictAddressFamilies=AF_UNIX,
+    /// each mapping by MemoryDenyWriteExecute=.
+    @Test func serviceSandbox_allowsEverythingDocketdDoes() async throws {
+        let unit = try String(contentsOf: Self.contrib.appendingPathComponent("docketd.service"), encoding: .utf8)
+        var allowed = Set<String>()
+        for filter in unit.split(separator: "\n").filter({ $0.hasPrefix("SystemCallFilter=") }) {
+            let value = filter.dropFirst("SystemCallFilter=".count)
+            let names = try await Self.syscalls(in: value.drop { $0 == "~" }.split(separator: " ").map(String.init))
+            if value.hasPrefix("~") { allowed.subtract(names) } else { allowed.formUnion(names) }
+        }
+        #expect(allowed.contains("read") && !allowed.contains("setuid"), "SystemCallFilter= not understood")
+        #expect(unit.contains("\nRestrictAddressFamilies=AF_UNIX\n") && unit.contains("\nMemoryDenyWriteExecute=yes\n"))
+
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "this test needs strace (apt-get install strace)")
+        let trace = "/tmp/dks-trace-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { unlink(trace) }
+        // -D keeps strace out of the way: docketd stays the process systemd-socket-activate
+        // passed the sockets to (LISTEN_PID).
+        let daemon = try Docketd.activated(
+            extraSockets: ["readonly"], environment: ["WATCHDOG_USEC": "1000000"],
+            wrapper: ["/usr/bin/strace", "-D", "-f", "-q", "-o", trace] + asUser(AccessTests.nobody, gid: AccessTests.nobody))
+        // docketd starts at the first connection, and creates its database then.
+        #expect(chown(daemon.folder.path, AccessTests.nobody, AccessTests.nobody) == 0)
+        _ = try await Self.runCookbook(against: daemon.socketPath)
+        let reader = try await daemon.connect(daemon.path(ofSocket: "readonly"))
+        #expect(try await reader.send(["op": "enqueue", "queue": "q"])["error"]?["code"] == "forbidden")
+        await reader.close()
+        #expect(daemon.stop() == 0)
+        // What setpriv did before it became docketd is none of the unit's business.
+        let whole = try await Self.finishedTrace(at: trace, pid: daemon.child.pid)
+        let text = try #require(whole.firstRange(of: "execve(\"\(Docketd.executable.path)\"").map { whole[$0.lowerBound...] })
+
+        var used = Set<String>()
+        var families = Set<String>()
+        var writableCode: [Substring] = []
+        for line in text.split(separator: "\n") {
+            if let match = line.firstMatch(of: /^\d+ +(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)/) { used.insert(String(match.1)) }
+            if let match = line.firstMatch(of: /socket\((\w+),/) { families.insert(String(match.1)) }
+            if line.contains("PROT_EXEC"), line.contains("mprotect(") || line.contains("PROT_WRITE") { writableCode.append(line) }
+        }
+        #expect(used.contains("epoll_wait") && !used.contains("setresuid"), "not docketd's trace:\n\(text.prefix(2000))")
+        #expect(used.subtracting(allowed).isEmpty, "system calls SystemCallFilter= would refuse: \(used.subtracting(allowed).sorted())")
+        #expect(families == ["AF_UNIX"])
+        #expect(writableCode.isEmpty, "\(writableCode)")
+    }
+
+    /// The system calls in `groups` (`@system-service`, `@privileged`, a single name), as
+    /// systemd-analyze resolves them.
+    static func syscalls(in groups: [String]) async throws -> Set<String> {
+        var names = Set<String>()
+        for group in groups {
+            guard group.hasPrefix("@") else {
+                names.insert(group)
+                continue
+            }
+            let listing = try await run(["/usr/bin/systemd-analyze", "syscall-filter", group])
+            let members = listing.output.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            names.formUnion(try await syscalls(in: members))
+        }
+        return names
+    }
+
+    /// strace's output once its tracer, which outlives docketd by a moment, has written the end.
+    static func finishedTrace(at path: String, pid: pid_t) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if text.split(separator: "\n").contains(where: { $0.hasPrefix("\(pid) ") && $0.contains("+++ exited with ") }) {
+                return text
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("strace did not finish \(path)")
     }
 }

@@ -36,10 +36,11 @@ final class Docketd: @unchecked Sendable {
 
     /// Under `systemd-socket-activate`: one read-write socket, `d.sock`, and for each name in
     /// `extraSockets` one more, `<name>.sock`, passed with that `FileDescriptorName`.
-    /// docketd starts only at the first connection.
+    /// docketd starts only at the first connection. `wrapper` goes before docketd's command
+    /// line, and must exec docketd in its own process.
     static func activated(
         extraSockets: [String] = [], datagram: Bool = false, environment: [String: String] = [:],
-        arguments: [String] = []
+        arguments: [String] = [], wrapper: [String] = []
     ) throws -> Docketd {
         let folder = try makeFolder()
         let socket = folder.appendingPathComponent("d.sock").path
@@ -50,7 +51,7 @@ final class Docketd: @unchecked Sendable {
         launcher += (["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }).sorted { $0.key < $1.key }
             .map { "--setenv=\($0.key)=\($0.value)" }
         let child = try launch(
-            ["/usr/bin/systemd-socket-activate"] + launcher
+            ["/usr/bin/systemd-socket-activate"] + launcher + wrapper
                 + [executable.path, "--db", folder.appendingPathComponent("d.db").path] + arguments,
             environment: ProcessInfo.processInfo.environment, folder: folder)
         let daemon = Docketd(folder: folder, socketPath: socket, notify: notify, child: child)
