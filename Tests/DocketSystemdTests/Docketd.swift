@@ -39,8 +39,7 @@ final class Docketd: @unchecked Sendable {
     /// docketd starts only at the first connection. `wrapper` goes before docketd's command
     /// line, and must exec docketd in its own process.
     static func activated(
-        extraSockets: [String] = [], datagram: Bool = false, environment: [String: String] = [:],
-        arguments: [String] = [], wrapper: [String] = []
+        extraSockets: [String] = [], datagram: Bool = false, environment: [String: String] = [:], wrapper: [String] = []
     ) throws -> Docketd {
         let folder = try makeFolder()
         let socket = folder.appendingPathComponent("d.sock").path
@@ -52,7 +51,7 @@ final class Docketd: @unchecked Sendable {
             .map { "--setenv=\($0.key)=\($0.value)" }
         let child = try launch(
             ["/usr/bin/systemd-socket-activate"] + launcher + wrapper
-                + [executable.path, "--db", folder.appendingPathComponent("d.db").path] + arguments,
+                + [executable.path, "--db", folder.appendingPathComponent("d.db").path],
             environment: ProcessInfo.processInfo.environment, folder: folder)
         let daemon = Docketd(folder: folder, socketPath: socket, notify: notify, child: child)
         // The socket file exists a moment before it listens; the launcher says when it does.

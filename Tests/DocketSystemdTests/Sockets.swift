@@ -71,22 +71,21 @@ final class NotifySocket: @unchecked Sendable {
         messages.filter { $0.line == line && window.contains($0.at) }.count
     }
 
-    /// Waits for the first line since `index` (a count of messages) that satisfies `matches`.
+    /// Waits for the first line that satisfies `matches`.
     @discardableResult
-    func waitFor(
-        after index: Int = 0, timeout: Duration = .seconds(20), _ description: String,
-        _ matches: (String) -> Bool
-    ) async throws -> Message {
+    func waitFor(timeout: Duration = .seconds(20), _ description: String, _ matches: (String) -> Bool) async throws
+        -> Message
+    {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let message = messages.dropFirst(index).first(where: { matches($0.line) }) { return message }
+            if let message = messages.first(where: { matches($0.line) }) { return message }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestFailure("no \(description) within \(timeout); received: \(messages.map(\.line))")
     }
 
-    func waitFor(after index: Int = 0, timeout: Duration = .seconds(20), line: String) async throws -> Message {
-        try await waitFor(after: index, timeout: timeout, line) { $0 == line }
+    func waitFor(timeout: Duration = .seconds(20), line: String) async throws -> Message {
+        try await waitFor(timeout: timeout, line) { $0 == line }
     }
 }
 
@@ -113,8 +112,8 @@ struct UnixAddress {
 /// Connects, sends `text` and returns the descriptor without reading: for a request whose
 /// answer will never come.
 func connectAndSend(_ text: String, to path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     var address = try UnixAddress(path)
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0, address.withSockaddr({ connect(fd, $0, $1) }) == 0,
         send(fd, text, text.utf8.count, Int32(MSG_NOSIGNAL)) == text.utf8.count
     else {
@@ -126,9 +125,9 @@ func connectAndSend(_ text: String, to path: String) throws -> Int32 {
 
 /// One datagram to a datagram socket at `path`.
 func sendDatagram(_ text: String, to path: String) throws {
+    var address = try UnixAddress(path)
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
-    var address = try UnixAddress(path)
     let sent = address.withSockaddr { sendto(fd, text, text.utf8.count, 0, $0, $1) }
     guard sent == text.utf8.count else { throw TestFailure("sendto(\(path)) failed: errno \(errno)") }
 }
