@@ -26,20 +26,24 @@ extension DocketClient {
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
         maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil
     ) async throws -> EnqueueResult {
-        let answer = try await call(
-            request(
-                "enqueue",
-                [
-                    "queue": .string(queue), "payload": payload, "priority": priority.map(JSONValue.int),
-                    "run_at": runAt.map { .string(Timestamp.format(milliseconds: $0)) },
-                    "delay_ms": delay.map { .int($0.wholeMilliseconds) }, "max_attempts": maxAttempts.map(JSONValue.int),
-                    "backoff": backoff.map { backoff in
-                        request(nil, ["initial_ms": .int(backoff.initial.wholeMilliseconds), "max_ms": backoff.max.map { .int($0.wholeMilliseconds) }])
-                    },
-                    "unique_key": uniqueKey.map(JSONValue.string),
-                ]),
-            resend: uniqueKey == nil ? .unsafe : .safe)
+        let job = NewJob(
+            queue: queue, payload: payload, priority: priority, runAt: runAt, delay: delay, maxAttempts: maxAttempts,
+            backoff: backoff, uniqueKey: uniqueKey)
+        let answer = try await call(request("enqueue", job.members), resend: uniqueKey == nil ? .unsafe : .safe)
         return EnqueueResult(job: try Job(json: answer["job"] ?? .null), created: answer["created"] != false)
+    }
+
+    /// Adds up to 1000 jobs in one request and one transaction: all of them, or none when the
+    /// daemon refuses any (the ``DocketError`` message names the item).
+    ///
+    /// - Returns: one result per job, in the order given.
+    public func enqueue(_ jobs: [NewJob]) async throws -> [EnqueueResult] {
+        let answer = try await call(
+            request("enqueue", ["jobs": .array(jobs.map { request(nil, $0.members) })]),
+            resend: jobs.allSatisfy { $0.uniqueKey != nil } ? .safe : .unsafe)
+        let f = try JSONFields(answer, "enqueue")
+        let created = try f.array("created")
+        return try zip(f.array("jobs"), created).map { EnqueueResult(job: try Job(json: $0), created: $1 != false) }
     }
 
     /// Takes the best eligible job of the queues and leases it to this client.
@@ -126,6 +130,33 @@ extension DocketClient {
     /// Job counts by queue and state, connections, waiting claims and uptime.
     public func stats() async throws -> Statistics {
         try Statistics(json: try await call(["op": "stats"], resend: .safe))
+    }
+
+    /// Deletes finished jobs for good, with their events: at most `limit` (the daemon's
+    /// default is 1000) of those matching every filter given, lowest id first.
+    ///
+    /// - Parameters:
+    ///   - state: `completed`, `failed` or `cancelled`; live jobs are never purged.
+    ///   - before: only jobs last changed before this time (milliseconds since the epoch).
+    /// - Returns: how many jobs were deleted; purge again until it is 0 to delete them all.
+    public func purge(queue: String? = nil, state: JobState? = nil, before: Int64? = nil, limit: Int64? = nil) async throws -> Int64 {
+        let answer = try await call(
+            request(
+                "purge",
+                [
+                    "queue": queue.map(JSONValue.string), "state": state.map { .string($0.rawValue) },
+                    "before": before.map { .string(Timestamp.format(milliseconds: $0)) }, "limit": limit.map(JSONValue.int),
+                ]),
+            resend: .unsafe)
+        return try JSONFields(answer, "purge").int("purged")
+    }
+
+    /// Has the daemon write a consistent copy of its database to a new file at `path`
+    /// (absolute, in the daemon's view of the file system).
+    ///
+    /// - Returns: the size of the copy in bytes.
+    public func backup(path: String) async throws -> Int64 {
+        try JSONFields(try await call(request("backup", ["path": .string(path)]), resend: .unsafe), "backup").int("bytes")
     }
 
     private func changeJob(_ op: String, job: Int64, version: Int64, _ members: KeyValuePairs<String, JSONValue?>) async throws -> Job {

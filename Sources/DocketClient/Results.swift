@@ -31,3 +31,46 @@ public struct Backoff: Sendable, Equatable {
         self.max = max
     }
 }
+
+/// One job of a batch `enqueue`, with the members a single enqueue takes.
+public struct NewJob: Sendable, Equatable {
+    public var queue: String
+    public var payload: JSONValue
+    public var priority: Int64?
+    /// Milliseconds since the epoch; or `delay` from now.
+    public var runAt: Int64?
+    public var delay: Duration?
+    public var maxAttempts: Int64?
+    public var backoff: Backoff?
+    public var uniqueKey: String?
+
+    public init(
+        queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
+        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil
+    ) {
+        self.queue = queue
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.delay = delay
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.uniqueKey = uniqueKey
+    }
+
+    /// The job's members as the protocol names them; absent ones are `nil`.
+    var members: [(String, JSONValue?)] {
+        [
+            ("queue", .string(queue)), ("payload", payload), ("priority", priority.map(JSONValue.int)),
+            ("run_at", runAt.map { .string(Timestamp.format(milliseconds: $0)) }),
+            ("delay_ms", delay.map { .int($0.wholeMilliseconds) }), ("max_attempts", maxAttempts.map(JSONValue.int)),
+            (
+                "backoff",
+                backoff.map { backoff in
+                    request(nil, ["initial_ms": .int(backoff.initial.wholeMilliseconds), "max_ms": backoff.max.map { .int($0.wholeMilliseconds) }])
+                }
+            ),
+            ("unique_key", uniqueKey.map(JSONValue.string)),
+        ]
+    }
+}

@@ -35,7 +35,8 @@ struct Docket: AsyncParsableCommand {
             """,
         subcommands: [
             Enqueue.self, Claim.self, Progress.self, Complete.self, Fail.self, Cancel.self, Retry.self, Show.self,
-            List.self, Watch.self, Stats.self, ScheduleCommand.self, Ping.self, Wait.self, Work.self, Bench.self,
+            List.self, Watch.self, Stats.self, ScheduleCommand.self, Purge.self, Backup.self, Ping.self, Wait.self, Work.self,
+            Bench.self,
         ])
 
     @Option(help: ArgumentHelp("docketd's socket.", discussion: "Default: $DOCKET_SOCKET, then the daemon's default path."))

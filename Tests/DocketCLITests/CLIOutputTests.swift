@@ -186,6 +186,19 @@ struct CLIOutputTests {
         #expect(try await f.cli.run(["schedule", "rm", "nightly"]).status == 3)
     }
 
+    @Test func enqueueLines_purgeAndBackup() async throws {
+        let f = try await Self.fixture()
+        let lines = try await f.cli.run(["enqueue", "numbers", "--lines", "-"], stdin: "1\n{\"n\":2}\nthree\n")
+        #expect(lines.lines == ["enqueued 3 jobs on numbers: jobs 5 to 7"])
+        #expect(try await f.client.list(queue: "numbers").jobs.map(\.payload) == [RawJSON(1), RawJSON(["n": 2]), RawJSON("three")])
+        let purged = try await f.cli.run(["purge", "--state", "completed"])
+        #expect(purged.lines == ["purged 1 job"])
+        let backup = try await f.cli.run(["backup", "\(f.daemon.folder.path)/copy.db"])
+        #expect(backup.status == 0 && backup.stdout.hasPrefix("wrote \(f.daemon.folder.path)/copy.db ("))
+        let live = try await f.cli.run(["purge", "--state", "running"])
+        #expect(live.status == 2)
+    }
+
     @Test func completionScripts_areGenerated() async throws {
         let cli = CommandLine(socketPath: "/tmp/unused.sock")
         for shell in ["bash", "zsh", "fish"] {

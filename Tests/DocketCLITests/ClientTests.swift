@@ -147,3 +147,32 @@ struct ClientTests {
         #expect(try await client.scheduleList().isEmpty)
     }
 }
+
+@Suite("DocketClient: batches and maintenance")
+struct ClientMaintenanceTests {
+    @Test func batchEnqueue_answersEachJobInOrder() async throws {
+        let daemon = try await TestDaemon.started()
+        let client = daemon.client()
+        let results = try await client.enqueue([
+            NewJob(queue: "a", payload: 1), NewJob(queue: "b", payload: 2, uniqueKey: "k"), NewJob(queue: "b", uniqueKey: "k"),
+        ])
+        #expect(results.map(\.job.id) == [1, 2, 2] && results.map(\.created) == [true, true, false])
+        let refused = await #expect(throws: DocketError.self) { try await client.enqueue([NewJob(queue: "a", maxAttempts: 0)]) }
+        #expect(refused?.code == .badRequest && refused?.message.contains("jobs[0].max_attempts") == true)
+    }
+
+    @Test func purgeAndBackup() async throws {
+        let daemon = try await TestDaemon.started()
+        let client = daemon.client()
+        let job = try await client.enqueue(queue: "p").job
+        _ = try await client.cancel(job: job.id, version: job.version)
+        _ = try await client.enqueue(queue: "p")
+        #expect(try await client.purge(queue: "p") == 1)
+        await #expect(throws: DocketError.self) { try await client.get(job: job.id) }
+        let path = daemon.folder.appendingPathComponent("copy.db").path
+        #expect(try await client.backup(path: path) > 0)
+        // Never overwrites.
+        let again = await #expect(throws: DocketError.self) { try await client.backup(path: path) }
+        #expect(again?.message.contains("exists") == true, "\(String(describing: again))")
+    }
+}

@@ -13,18 +13,15 @@ import Glibc
 /// array but does not parse is refused: it is a typo, not a string.
 enum JSONInput {
     static func read(argument: String?, file: String?, what: String) throws -> JSONValue? {
-        switch (argument, file) {
-        case (.some, .some):
-            throw ValidationError("give the \(what) as an argument or with --file, not both")
-        case (.some("-"), nil):
-            return try parse(try readAll(descriptor: 0, name: "standard input"), what: what)
-        case (.some(let text), nil):
-            return try parse(text, what: what)
-        case (nil, .some(let path)):
-            return try parse(try readFile(path), what: what)
-        case (nil, nil):
-            return nil
-        }
+        guard argument == nil || file == nil else { throw ValidationError("give the \(what) as an argument or with --file, not both") }
+        return try readText(argument: argument, file: file).map { try parse($0, what: what) }
+    }
+
+    /// The text itself: the argument, standard input for `-`, or the file's contents.
+    static func readText(argument: String?, file: String?) throws -> String? {
+        if argument == "-" { return try readAll(descriptor: 0, name: "standard input") }
+        if let path = file { return try readFile(path) }
+        return argument
     }
 
     /// JSON if the text parses (around its trailing newline), else the text as a string.

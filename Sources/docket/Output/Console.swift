@@ -56,7 +56,7 @@ enum Style {
     case plain, bold, dim, green, red, yellow, cyan
 
     func apply(_ text: String) -> String {
-        guard Console.styled, self != .plain else { return text }
+        guard Console.styled else { return text }
         let code: String
         switch self {
         case .plain: return text

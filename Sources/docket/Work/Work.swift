@@ -38,9 +38,9 @@ struct Work: AsyncParsableCommand {
     @ParentCommand var docket: Docket
     @Option(name: .customLong("queue"), help: "A queue to take jobs from; repeat for several.") var queues: [String] = []
     @Option(help: "Jobs to run at once.") var concurrency = 1
-    @Option(help: "The lease of each job (renewed while the command runs).") var lease = DurationArgument(.seconds(30), "30s")
+    @Option(help: "The lease of each job (renewed while the command runs).") var lease = DurationArgument(milliseconds: 30_000, "30s")
     @Option(help: "How long a command may take to stop after SIGTERM, and to finish when docket work is stopped.")
-    var grace = DurationArgument(.seconds(10), "10s")
+    var grace = DurationArgument(milliseconds: 10_000, "10s")
     @Option(help: "Name recorded as the jobs' worker (default: pid@uid).") var worker: String?
     @Option(help: "Exit after this many jobs.") var maxJobs: Int?
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
@@ -92,13 +92,13 @@ private struct Slot {
         }
         defer { closer.cancel() }
         var retryDelay = Duration.milliseconds(100)
-        while shutdown.requested.value == nil, takeTicket() {
+        while shutdown.requested.value == nil, tickets.take() {
             let job: Job?
             do {
                 job = try await claims.claim(queues: work.queues, lease: settings.lease, wait: Self.claimWait, worker: work.worker)
                 retryDelay = .milliseconds(100)
             } catch {
-                returnTicket()
+                tickets.giveBack()
                 if shutdown.requested.value != nil { return }
                 guard error is DocketClientError || (error as? DocketError)?.code == .shuttingDown else { throw error }
                 Console.standardError("docket work: cannot claim (\(error)); trying again in \(retryDelay)")
@@ -107,16 +107,13 @@ private struct Slot {
                 continue
             }
             guard let job else {
-                returnTicket()
+                tickets.giveBack()
                 continue
             }
             // A job claimed just as the stop began runs like the others: within the grace period.
             await JobRun(job: job, settings: settings, reports: reports, shutdown: shutdown).run()
         }
     }
-
-    private func takeTicket() -> Bool { tickets.take() }
-    private func returnTicket() { tickets.giveBack() }
 }
 
 /// What is left of `--max-jobs`, shared by the slots: one ticket per claim that got a job.
