@@ -12,26 +12,25 @@ struct Docket: AsyncParsableCommand {
         commandName: "docket",
         abstract: "Talk to docketd, the Docket job coordinator.",
         discussion: """
-            Tables are for people: times are relative ("3m ago"), and colours are used on a \
-            terminal unless NO_COLOR is set. Add --json to any command for one JSON value per \
-            line, in the protocol's shapes, for scripts and jq.
+            Tables are for people: times are relative ("3m ago"), and colours are used on \
+            a terminal unless NO_COLOR is set. Add --json to any command for one JSON \
+            value per line, in the protocol's shapes, for scripts and jq.
 
             Exit status:
               0  success
-              1  failure not listed below (a request the daemon refused as bad, a storage error)
+              1  a failure not listed below (a bad request, a storage error)
               2  usage: the command line is wrong
               3  not found: no such job or schedule
-              4  stale version: the job or schedule changed since its version was read
-              5  invalid state: the job's state does not allow this (complete a cancelled job, ...)
+              4  stale version: the job or schedule changed since it was read
+              5  invalid state: the job's state does not allow the change
               6  cannot connect: no daemon at the socket, or the connection dropped
               7  refused: the daemon is shutting down, or this user may not use it
               8  docket wait: the job failed
               9  docket wait: the job was cancelled
 
-            Shell completion: docket --generate-completion-script bash|zsh|fish prints a \
-            script; for example `docket --generate-completion-script bash > \
-            /etc/bash_completion.d/docket`, or for fish \
-            `docket --generate-completion-script fish > ~/.config/fish/completions/docket.fish`.
+            Shell completion: `docket --generate-completion-script bash|zsh|fish` \
+            prints a script, e.g. for bash into /etc/bash_completion.d/docket, for fish \
+            into ~/.config/fish/completions/docket.fish.
             """,
         subcommands: [
             Enqueue.self, Claim.self, Progress.self, Complete.self, Fail.self, Cancel.self, Retry.self, Show.self,

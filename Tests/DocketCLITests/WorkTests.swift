@@ -149,3 +149,12 @@ struct WorkTests {
         #expect(job.state == .failed && job.lastError?.text.contains("cannot run /nonexistent/cmd") == true)
     }
 }
+
+extension WorkTests {
+    @Test func stringPayload_reachesTheCommandAsItIs() async throws {
+        _ = try await client.enqueue(queue: "q", payload: "hello world")
+        let run = try await cli.run(["work", "--queue", "q", "--max-jobs", "1", "--", "sh", "-c", "cat"])
+        #expect(run.status == 0)
+        #expect(try await client.get(job: 1).result == RawJSON("hello world"))
+    }
+}

@@ -83,7 +83,15 @@ struct JobRun {
         }
     }
 
-    private var payloadText: String { job.payload.isNull ? "" : job.payload.text }
+    /// A string payload as it is, so `docket enqueue q hello` hands a script `hello`; no
+    /// payload as nothing; anything else as JSON text.
+    private var payloadText: String {
+        switch job.payload.value {
+        case .null: return ""
+        case .string(let text): return text
+        default: return job.payload.text
+        }
+    }
 
     /// Waits for the first of: the command exits, the job is lost, the worker is told to
     /// stop and the grace period passes (or a second signal comes).

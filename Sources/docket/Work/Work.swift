@@ -13,26 +13,29 @@ struct Work: AsyncParsableCommand {
         discussion: """
             Claims jobs and runs CMD for each, up to --concurrency at a time:
               docket work --queue emails -- ./send-email.sh
-              docket work --queue thumbs --concurrency 4 --lease 2m -- sh -c 'convert - -resize 200 "$OUT"'
+              docket work --queue thumbs --concurrency 4 --lease 2m -- ./thumb.sh
 
             What the command gets:
-              stdin             the job's payload (JSON text; a string payload as JSON too)
-              DOCKET_JOB_ID, DOCKET_JOB_VERSION, DOCKET_JOB_ATTEMPT, DOCKET_QUEUE, DOCKET_SOCKET
-              file descriptor 3 for progress: each line written to it is reported as the \
-            job's progress (JSON if it parses, else a string), e.g. echo '{"pct":50}' >&3
+              stdin   the payload: a string as it is, any other value as JSON
+              env     DOCKET_JOB_ID, DOCKET_JOB_VERSION, DOCKET_JOB_ATTEMPT,
+                      DOCKET_QUEUE, DOCKET_SOCKET
+              fd 3    for progress: each line written to it is reported as the
+                      job's progress (JSON if it parses, else a string):
+                      echo '{"pct":50}' >&3
 
             How the job ends:
-              exit 0      completed; the result is stdout (JSON if it parses, else a string)
-              exit N      failed with {"exit_status": N, "stderr_tail": the last 4 KiB of stderr}; \
-            retried while attempts remain
-              cancelled   (docket cancel, or the lease lost) the command gets SIGTERM, then \
-            SIGKILL after --grace; nothing is reported
+              exit 0      completed; the result is stdout (JSON if it parses,
+                          else a string)
+              exit N      failed with {"exit_status": N, "stderr_tail": the last
+                          4 KiB of stderr}; retried while attempts remain
+              cancelled   (docket cancel, or the lease lost) the command gets
+                          SIGTERM, then SIGKILL after --grace; nothing is reported
 
-            The lease is renewed every third of --lease while the command runs. The command's \
-            stderr is passed through. SIGTERM or Ctrl-C stops claiming and gives running jobs \
-            --grace to finish; jobs still running then are stopped (SIGTERM, SIGKILL after \
-            --grace) and failed with an immediate retry, for another worker. A second signal \
-            stops them at once.
+            The lease is renewed every third of --lease while the command runs, and \
+            the command's stderr is passed through. SIGTERM or Ctrl-C stops claiming \
+            and gives running jobs --grace to finish; those still running then are \
+            stopped (SIGTERM, SIGKILL after --grace) and failed with an immediate \
+            retry, for another worker. A second signal stops them at once.
             """)
 
     @ParentCommand var docket: Docket
