@@ -1,8 +1,9 @@
 import Foundation
 import Synchronization
 
-/// A Unix socket server that reads one request per connection and closes it without an
-/// answer: a daemon that dies mid-request, to see which requests a client sends again.
+/// A Unix socket server that dies on each request the first time it sees it: it closes the
+/// connection without an answer. Sent again, the request is answered `not_found`. So a
+/// client that resends shows it by getting an answer; one that does not, by an error.
 final class SilentServer: Sendable {
     let path: String
     private let listener: Int32
@@ -33,10 +34,7 @@ final class SilentServer: Sendable {
             while true {
                 let connection = accept(listener, nil, nil)
                 guard connection >= 0 else { return }
-                var line: [UInt8] = []
-                var byte: UInt8 = 0
-                while read(connection, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
-                log.lines.withLock { $0.append(String(decoding: line, as: UTF8.self)) }
+                Self.serve(connection, log)
                 close(connection)
             }
         }
@@ -46,5 +44,22 @@ final class SilentServer: Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
         unlink(path)
+    }
+
+    private static func serve(_ connection: Int32, _ log: RequestLog) {
+        while true {
+            var line: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(connection, &byte, 1) == 1, byte != UInt8(ascii: "\n") { line.append(byte) }
+            guard !line.isEmpty else { return }
+            let text = String(decoding: line, as: UTF8.self)
+            let seen = log.lines.withLock { lines in
+                defer { lines.append(text) }
+                return lines.contains(text)
+            }
+            guard seen else { return }
+            let answer = Array(#"{"ok":false,"error":{"code":"not_found","message":"answered the second time"}}"#.utf8) + [10]
+            _ = answer.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+        }
     }
 }
