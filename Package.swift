@@ -65,6 +65,13 @@ let package = Package(
             ],
             exclude: ["TOUR.md"]  // text for the README, not a resource
         ),
+        // libFuzzer over framing, decoding and encoding: Sources/DocketFuzz/run.sh builds it with
+        // -sanitize=fuzzer; a plain build only replays the files it is given.
+        .systemLibrary(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "DocketFuzz", dependencies: ["DocketProtocol", "CFuzzerDriver"],
+            exclude: ["README.md", "run.sh", "make-corpus.py", "docket.dict"]
+        ),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"], exclude: ["Fixtures"]),
         .testTarget(name: "DocketServerTests", dependencies: ["DocketServer", "DocketStore", "DocketProtocol"]),

@@ -1,0 +1,344 @@
+import DocketProtocol
+
+/// What one fuzz input goes through: the bytes as one connection's stream, framed into lines
+/// as the server frames them, each line decoded, and answers the daemon could send about it
+/// encoded and read back. A broken invariant traps, and libFuzzer keeps the input.
+enum FuzzInput {
+    static let decoder = RequestDecoder()
+    /// The daemon's clock for delays and schedules; fixed so that every run is reproducible.
+    static let now: Int64 = 1_795_000_000_000
+    /// A cron expression costs up to a few milliseconds to accept (it searches for its first
+    /// firing), so an input full of them would slow the whole run down.
+    static let maximumCronTries = 16
+
+    static func run(_ input: UnsafeBufferPointer<UInt8>) {
+        let whole = max(input.count, 1)
+        // A small limit, picked by the first byte, makes lines over it and lines ending right
+        // at it common; with the real one, the lines are the requests to decode.
+        checkFraming(input, limit: Int(input.first ?? 0), chunks: [whole, 1, 1 + input.count % 7])
+        let framing = checkFraming(input, limit: decoder.limits.maxLineBytes, chunks: [whole])
+        var cronTries = 0
+        for line in framing.lines where !LineFramer.isBlank(StreamView(base: input, window: line)) {
+            // A copy in an allocation of its own, so that AddressSanitizer catches a read past
+            // either end of the line (the optimized build does not check buffer indices itself).
+            let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: line.count)
+            defer { copy.deallocate() }
+            _ = copy.initialize(from: input[line])
+            checkLine(UnsafeBufferPointer(copy), cronTries: &cronTries)
+        }
+    }
+
+    // MARK: Framing
+
+    /// Where the lines are in the stream, and whether it ended with one over the limit.
+    struct Framing: Equatable {
+        var lines: [Range<Int>] = []
+        var tooLarge = false
+    }
+
+    /// `LineFrameDecoder`'s use of `LineFramer`: bytes arrive `chunk` at a time, each search
+    /// resumes where the last one stopped, and at the end of the stream an unterminated line
+    /// still counts. Each window keeps the stream's indices, as a `ByteBufferView` keeps its buffer's.
+    static func frame(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int, chunk: Int) -> Framing {
+        var framing = Framing()
+        var reader = 0
+        var received = 0
+        var scanned = 0
+        while received < bytes.count {
+            received = min(bytes.count, received + chunk)
+            searching: while true {
+                switch LineFramer.nextLine(in: StreamView(base: bytes, window: reader..<received), from: scanned, limit: limit) {
+                case .line(let length, let terminator):
+                    check(length + terminator <= received - reader, "a line runs past the bytes received")
+                    framing.lines.append(reader..<reader + length)
+                    reader += length + terminator
+                    scanned = 0
+                case .needMore(let count):
+                    check(count == received - reader, "needMore did not scan all \(received - reader) bytes")
+                    scanned = count
+                    break searching
+                case .tooLarge:
+                    framing.tooLarge = true
+                    return framing
+                }
+            }
+        }
+        if reader < bytes.count { framing.lines.append(reader..<bytes.count) }
+        return framing
+    }
+
+    /// The framing rules stated plainly, over the whole stream at once: a line ends at `\n`,
+    /// one `\r` before it belongs to the terminator, a line over `limit` bytes ends the
+    /// stream, and so does an unterminated tail that can no longer fit the limit.
+    static func referenceFrame(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int) -> Framing {
+        var framing = Framing()
+        var start = 0
+        while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            var end = newline
+            if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            guard end - start <= limit else {
+                framing.tooLarge = true
+                return framing
+            }
+            framing.lines.append(start..<end)
+            start = newline + 1
+        }
+        let tail = start..<bytes.count
+        if tail.count > limit + 1 || (tail.count == limit + 1 && bytes[tail.upperBound - 1] != UInt8(ascii: "\r")) {
+            framing.tooLarge = true
+        } else if !tail.isEmpty {
+            framing.lines.append(tail)
+        }
+        return framing
+    }
+
+    /// However the stream is cut into reads, the lines are the ones the rules give.
+    @discardableResult
+    static func checkFraming(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int, chunks: [Int]) -> Framing {
+        let expected = referenceFrame(bytes, limit: limit)
+        for chunk in chunks {
+            check(
+                frame(bytes, limit: limit, chunk: chunk) == expected,
+                "framing with limit \(limit) in reads of \(chunk) bytes breaks the rules")
+        }
+        return expected
+    }
+
+    // MARK: Requests
+
+    static func checkLine(_ line: UnsafeBufferPointer<UInt8>, cronTries: inout Int) {
+        let parsed = try? JSONParser.parse(line)
+        let outcome = decoder.decode(line)
+        switch outcome {
+        case .success(let request):
+            guard case .object(let object)? = parsed else { fail("a line that is not a JSON object was accepted") }
+            check(request.id == object["id"], "the decoded id is not the line's")
+            checkAnswers(to: request, sent: object)
+        case .failure(let rejection):
+            check(
+                rejection.error.code == .badRequest || rejection.error.code == .unknownOp,
+                "a line was refused with \(rejection.error.code)")
+            if let id = rejection.id {
+                check(id.isScalar && parsed?["id"] == id, "a refusal echoes an id the line did not carry")
+            }
+            roundTrip(.failure(rejection.error), id: rejection.id)
+        }
+        var texts: [String] = []
+        if let parsed {
+            // Layout is not meaning: the compact form of the same value decodes alike.
+            let compact = Array(JSONWriter.text(of: parsed).utf8)
+            check((try? JSONParser.parse(compact)) == parsed, "the compact form of a value parses to another value")
+            check(decoder.decode(compact) == outcome, "the compact form of a line decodes differently")
+            collectLeaves(parsed, into: &texts)
+        } else {
+            check((try? outcome.get()) == nil, "a line that is not JSON was accepted")
+            texts.append(String(decoding: line, as: UTF8.self))
+        }
+        checkTexts(texts, cronTries: &cronTries)
+    }
+
+    /// Answers the daemon could give: every accepted request may still be refused by the
+    /// store, and the answers that carry the request's own fields must give them back as sent.
+    static func checkAnswers(to request: Request, sent object: JSONObject) {
+        roundTrip(.failure(ProtocolError(.notFound, "not found")), id: request.id)
+        switch request.operation {
+        case .enqueue(let enqueue):
+            let answer = roundTrip(.enqueued(job(enqueue), created: true), id: request.id)
+            checkEchoedJob(answer["job"], enqueue, sent: object)
+        case .enqueueMany(let enqueues):
+            let answer = roundTrip(.enqueuedMany(enqueues.map { (job: job($0), created: true) }), id: request.id)
+            let items = object["jobs"]?.array ?? []
+            let echoed = answer["jobs"]?.array ?? []
+            check(echoed.count == enqueues.count && items.count == enqueues.count, "a batch answer lost jobs")
+            for (index, enqueue) in enqueues.enumerated() {
+                checkEchoedJob(echoed[index], enqueue, sent: items[index].object ?? JSONObject())
+            }
+        case .claim(let claim):
+            var claimed = job(EnqueueRequest(queue: claim.queues[0]))
+            claimed.worker = claim.worker
+            let answer = roundTrip(.claimed(claimed), id: request.id)
+            check(answer["job"]?["worker"] == claim.worker.map(JSONValue.string) ?? .null, "the worker was not echoed")
+        case .progress(let progress):
+            var running = job(EnqueueRequest(queue: "q"))
+            running.progress = progress.progress
+            let answer = roundTrip(.job(running), id: request.id)
+            check(answer["job"]?["progress"] == object["progress"] ?? .null, "progress was not echoed as sent")
+        case .complete(let complete):
+            var completed = job(EnqueueRequest(queue: "q"))
+            completed.result = complete.result
+            let answer = roundTrip(.job(completed), id: request.id)
+            check(answer["job"]?["result"] == object["result"] ?? .null, "the result was not echoed as sent")
+        case .fail(let failure):
+            var failed = job(EnqueueRequest(queue: "q"))
+            failed.lastError = failure.error
+            let answer = roundTrip(.job(failed), id: request.id)
+            check(answer["job"]?["last_error"] == object["error"] ?? .null, "the error was not echoed as sent")
+        case .cancel(let fence), .retry(let fence):
+            roundTrip(
+                .failure(ProtocolError(.staleVersion, "stale", job: JobReference(id: fence.job, version: fence.version, state: .running))),
+                id: request.id)
+        case .schedulePut(let put):
+            guard let next = put.cron.next(after: now) else { fail("accepted cron \"\(put.cron)\" never fires") }
+            let schedule = Schedule(
+                name: put.name, cron: put.cron, queue: put.queue, payload: put.payload, priority: put.priority,
+                maxAttempts: put.maxAttempts, paused: put.paused, version: 1, nextRunAt: next, lastRunAt: nil,
+                createdAt: now, updatedAt: now)
+            let answer = roundTrip(.schedule(schedule), id: request.id)["schedule"]
+            check(answer?["name"] == .string(put.name) && answer?["queue"] == .string(put.queue), "schedule names changed")
+            check(answer?["payload"] == object["payload"] ?? .null, "the schedule's payload was not echoed as sent")
+            check(answer?["cron"]?.string.flatMap { try? CronExpression($0) } == put.cron, "the cron text reads back differently")
+            check(answer?["next_run_at"]?.string.flatMap(Timestamp.parse) == next, "next_run_at reads back differently")
+        case .scheduleGet(let name):
+            roundTrip(
+                .failure(ProtocolError(.staleVersion, "stale", schedule: ScheduleReference(name: name, version: 1))),
+                id: request.id)
+        case .scheduleDelete(let delete):
+            roundTrip(
+                .failure(ProtocolError(.staleVersion, "stale", schedule: ScheduleReference(name: delete.name, version: delete.version))),
+                id: request.id)
+        case .watch(let watch):
+            guard case .queue(let queue) = watch.scope else { break }
+            let line = ResponseEncoder.encodeEventLine(
+                JobEvent(seq: 1, at: now, job: 1, queue: queue, kind: .enqueued, version: 1, state: .pending, data: nil, peer: nil))
+            check(parseLine(line)?["event"]?["queue"] == .string(queue), "an event line does not give the queue back")
+        case .backup(let path):
+            check(roundTrip(.backedUp(path: path, bytes: 0), id: request.id)["path"] == .string(path), "the path was not echoed")
+        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge:
+            break
+        }
+    }
+
+    /// The job an enqueue creates, as the store would return it.
+    static func job(_ enqueue: EnqueueRequest) -> Job {
+        Job(
+            id: 1, queue: enqueue.queue, state: .pending, version: 1, priority: enqueue.priority, payload: enqueue.payload,
+            attempt: 0, maxAttempts: enqueue.maxAttempts, runAt: enqueue.runAt.resolve(now: now), createdAt: now,
+            updatedAt: now, leaseExpiresAt: nil, worker: nil, progress: nil, result: nil, lastError: nil,
+            uniqueKey: enqueue.uniqueKey)
+    }
+
+    static func checkEchoedJob(_ echoed: JSONValue?, _ enqueue: EnqueueRequest, sent: JSONObject) {
+        check(echoed?["queue"] == .string(enqueue.queue), "the queue was not echoed")
+        check(echoed?["payload"] == sent["payload"] ?? .null, "the payload was not echoed as sent")
+        check(echoed?["unique_key"] == enqueue.uniqueKey.map(JSONValue.string) ?? .null, "the unique key was not echoed")
+        check(
+            echoed?["run_at"]?.string.flatMap(Timestamp.parse) == enqueue.runAt.resolve(now: now),
+            "run_at reads back differently")
+    }
+
+    /// Encodes an answer and reads it back as a client would: exactly one line, valid JSON
+    /// (at the depth DocketClient allows), the id echoed, and an error's fields intact.
+    @discardableResult
+    static func roundTrip(_ reply: Reply, id: JSONValue?) -> JSONObject {
+        let bytes = ResponseEncoder.encode(id: id, reply: reply)
+        guard let answer = parseLine(bytes) else { fail("an answer is not one JSON object: \(String(decoding: bytes, as: UTF8.self))") }
+        check(answer["id"] == id, "the answer's id is not the request's")
+        if case .failure(let error) = reply {
+            check(answer["ok"] == .bool(false), "a refusal says ok")
+            let sent = answer["error"]
+            check(
+                sent?["code"] == .string(error.code.rawValue) && sent?["message"] == .string(error.message),
+                "an error's code or message reads back differently")
+            if let schedule = error.schedule {
+                check(sent?["schedule"]?["name"] == .string(schedule.name), "an error's schedule name reads back differently")
+            }
+            if let job = error.job { check(sent?["job"]?["version"] == .int(job.version), "an error's job reads back differently") }
+        } else {
+            check(answer["ok"] == .bool(true), "an answer says not ok")
+        }
+        return answer
+    }
+
+    static func parseLine(_ bytes: [UInt8]) -> JSONObject? {
+        bytes.withUnsafeBufferPointer { buffer in
+            let view = StreamView(base: buffer, window: 0..<buffer.count)
+            guard LineFramer.nextLine(in: view, limit: Int.max - 1) == .line(length: buffer.count - 1, terminator: 1) else {
+                return nil
+            }
+            return (try? JSONParser.parse(StreamView(base: buffer, window: 0..<buffer.count - 1), maximumDepth: 256))?.object
+        }
+    }
+
+    // MARK: Timestamps, durations, cron expressions
+
+    static func collectLeaves(_ value: JSONValue, into texts: inout [String]) {
+        switch value {
+        case .string(let text): texts.append(text)
+        case .number(let text):
+            if let milliseconds = Int64(text) { checkFormat(milliseconds) }
+        case .array(let elements): for element in elements { collectLeaves(element, into: &texts) }
+        case .object(let object):
+            for member in object.members {
+                texts.append(member.key)
+                collectLeaves(member.value, into: &texts)
+            }
+        case .null, .bool: break
+        }
+    }
+
+    /// Every time writes as 24 bytes that read back as the same time (clamped to four-digit years).
+    static func checkFormat(_ milliseconds: Int64) {
+        let text = Timestamp.format(milliseconds: milliseconds)
+        let clamped = min(max(milliseconds, Timestamp.representable.lowerBound), Timestamp.representable.upperBound)
+        check(text.utf8.count == 24 && Timestamp.parse(text) == clamped, "\(milliseconds) formats as \(text), which reads back differently")
+    }
+
+    static func checkTexts(_ texts: [String], cronTries: inout Int) {
+        var instants: [Int64] = [Timestamp.representable.lowerBound, -1, 0, now]
+        for text in texts {
+            if let milliseconds = Timestamp.parse(text) {
+                check(Timestamp.representable.contains(milliseconds), "\(text) reads as \(milliseconds), beyond four-digit years")
+                checkFormat(milliseconds)
+                instants.append(milliseconds)
+            }
+            if let milliseconds = DurationText.milliseconds(text) {
+                check(milliseconds >= 0, "duration \(text) reads as \(milliseconds) ms")
+            }
+        }
+        for text in texts where text.utf8.count <= 256 && cronTries < maximumCronTries {
+            cronTries += 1
+            guard let cron = try? CronExpression(text) else { continue }
+            check((try? CronExpression(cron.description)) == cron, "cron \"\(text)\" reads back differently from \"\(cron)\"")
+            for after in instants.prefix(8) { checkNext(cron, after: after) }
+        }
+    }
+
+    /// `next(after:)` gives a whole minute after the instant that it would give again from
+    /// any instant in between: otherwise it skipped a matching minute, or gave one that does not match.
+    static func checkNext(_ cron: CronExpression, after: Int64) {
+        guard let next = cron.next(after: after) else { fail("accepted cron \"\(cron)\" never fires after \(after)") }
+        check(next > after && next % 60_000 == 0, "cron \"\(cron)\" after \(after) gives \(next)")
+        for between in [after + 1, after + (next - after) / 2, next - 1] where between < next {
+            check(cron.next(after: between) == next, "cron \"\(cron)\": after \(after) gives \(next), after \(between) does not")
+        }
+    }
+}
+
+/// A window on the input that keeps the stream's indices and reads through a plain subscript,
+/// as NIO's `ByteBufferView` does. (A `Slice` is read through a coroutine accessor that
+/// allocates on every byte under AddressSanitizer, which cost more than the code under test.)
+/// Reading outside the window traps, even where AddressSanitizer would see valid memory.
+struct StreamView: RandomAccessCollection {
+    let base: UnsafeBufferPointer<UInt8>
+    let window: Range<Int>
+
+    var startIndex: Int { window.lowerBound }
+    var endIndex: Int { window.upperBound }
+
+    subscript(position: Int) -> UInt8 {
+        check(window.contains(position), "read at \(position), outside the bytes \(window) handed over")
+        return base[position]
+    }
+
+    func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        try body(UnsafeBufferPointer(rebasing: base[window]))
+    }
+}
+
+func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+    if !condition { fail(message(), file: file, line: line) }
+}
+
+func fail(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
+    fatalError("fuzz invariant broken: \(message)", file: file, line: line)
+}
