@@ -6,8 +6,8 @@ struct Claim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Take the next job of one or more queues and lease it to you.",
         discussion: """
-            Prints the job, now running; with no job eligible it prints nothing (null with \
-            --json) and exits 0. Report within the lease (docket progress) or the daemon takes \
+            Prints the job, now running; with no job eligible it prints nothing on standard \
+            output (null with --json), says so on standard error, and exits 0. Report within the lease (docket progress) or the daemon takes \
             the job back. To run a command per job, use docket work instead.
             """)
 
@@ -30,6 +30,8 @@ struct Claim: AsyncParsableCommand {
         } else if let job {
             Console.line("claimed job \(job.id) of \(job.queue): version \(job.version), attempt \(job.attempt) of \(job.maxAttempts)")
             Console.line("payload: \(job.payload.text)")
+        } else {
+            Console.standardError("no job to claim in \(queues.joined(separator: ", "))")
         }
     }
 }
