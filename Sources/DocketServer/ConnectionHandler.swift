@@ -121,6 +121,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func closeWhenIdle() {
         refusing = true
         inputClosed = true
+        stopWatch()
         closeIfDone()
     }
 
@@ -336,6 +337,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard watch != nil else { return }
         server.hub.unsubscribe(ObjectIdentifier(self))
         watch = nil
+        closeIfDone()
     }
 
     private func perform(_ action: WatchStream.Action) {
@@ -372,8 +374,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Closes a half-closed connection once everything is answered, unless it is watching:
+    /// `echo '{"op":"watch",…}' | socat - …` half-closes at once and still wants the events.
     private func closeIfDone() {
-        if inputClosed, slots.isEmpty, waitingToStart.isEmpty, context.channel.isActive {
+        if inputClosed, slots.isEmpty, waitingToStart.isEmpty, watch == nil, context.channel.isActive {
             context.close(promise: nil)
         }
     }

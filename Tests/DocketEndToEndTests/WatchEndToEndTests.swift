@@ -123,3 +123,31 @@ struct WatchEndToEndTests {
         #expect(all == Array(1...total), "every event exactly once across the resume")
     }
 }
+
+@Suite("End to end: following a job from the shell")
+struct ShellWatchEndToEndTests {
+    /// `echo '{"op":"watch","job":N,"since":0}' | socat - UNIX-CONNECT:…` prints the job's
+    /// history, keeps following it although socat half-closes at once, and ends when the job
+    /// is final.
+    @Test func socatWatch_followsAJobToItsEnd() async throws {
+        let daemon = try await Daemon()
+        let client = try await daemon.connect()
+        let id = try #require(try await client.job(["op": "enqueue", "queue": "shell"])["id"]?.int)
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: "/bin/sh")
+        watcher.arguments = ["-c", "echo '{\"op\":\"watch\",\"job\":\(id),\"since\":0}' | socat -t 30 - UNIX-CONNECT:\(daemon.socketPath)"]
+        let output = Pipe()
+        watcher.standardOutput = output
+        try watcher.run()
+        _ = try await client.job(["op": "claim", "queue": "shell"])
+        _ = try await client.job(["op": "progress", "job": .int(id), "version": 2, "progress": 50])
+        _ = try await client.job(["op": "complete", "job": .int(id), "version": 3])
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        watcher.waitUntilExit()
+        let types = text.split(separator: "\n").compactMap { line in
+            (try? JSONParser.parse(String(line)))?["event"]?["type"]?.string
+        }
+        #expect(types == ["enqueued", "claimed", "progress", "completed"], "\(text)")
+        await client.close()
+    }
+}
