@@ -62,8 +62,7 @@ let package = Package(
                 "DocketClient", "DocketProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            exclude: ["TOUR.md"]  // text for the README, not a resource
+            ]
         ),
         // libFuzzer over framing, decoding and encoding: Sources/DocketFuzz/run.sh builds it with
         // -sanitize=fuzzer; a plain build only replays the files it is given.
