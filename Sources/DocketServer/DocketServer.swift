@@ -212,7 +212,7 @@ public final class DocketDaemon: Sendable {
         let limit = context.info.limits.maxLineBytes
         let acceptErrors = AcceptErrorLogger(logger: context.logger)
         return ServerBootstrap(group: eventLoops)
-            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.backlog, value: Self.backlog)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(acceptErrors) }
             }
@@ -246,10 +246,18 @@ public final class DocketDaemon: Sendable {
     private static func serve(
         _ socket: Systemd.InheritedSocket, eventLoops: MultiThreadedEventLoopGroup, context: ServerContext
     ) throws -> any Channel {
-        try bootstrap(eventLoops: eventLoops, context: context, readOnly: socket.name == "readonly")
+        let channel = try bootstrap(eventLoops: eventLoops, context: context, readOnly: socket.name == "readonly")
             .withBoundSocket(socket.descriptor)
             .wait()
+        // NIO listens again with a backlog of 128, shrinking the unit's Backlog=; a second
+        // listen() only sets the backlog, so restore a generous one.
+        listen(socket.descriptor, Self.backlog)
+        return channel
     }
+
+    /// Connections waiting to be accepted: a burst of clients (or a restart) waits rather than
+    /// being refused.
+    static let backlog: Int32 = 512
 
     static func makeParentDirectory(of path: String, mode: UInt32) throws {
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }

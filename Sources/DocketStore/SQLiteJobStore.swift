@@ -116,32 +116,37 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     // MARK: Transactions
 
+    // Transaction control goes through cached statements like everything else: the writer
+    // runs a savepoint per request, and parsing "SAVEPOINT request" each time showed up in
+    // profiles.
+
     public func begin() throws(StoreError) {
         transactionEvents.removeAll(keepingCapacity: true)
-        try db.execute("BEGIN IMMEDIATE")
+        try db.prepare("BEGIN IMMEDIATE").run()
     }
 
     @discardableResult
     public func commit() throws(StoreError) -> [JobEvent] {
-        try db.execute("COMMIT")
+        try db.prepare("COMMIT").run()
         defer { transactionEvents.removeAll(keepingCapacity: true) }
         return transactionEvents
     }
 
     public func rollback() {
         transactionEvents.removeAll(keepingCapacity: true)
-        try? db.execute("ROLLBACK")
+        try? db.prepare("ROLLBACK").run()
     }
 
     public func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         let eventsBefore = transactionEvents.count
-        try db.execute("SAVEPOINT request")
+        try db.prepare("SAVEPOINT request").run()
         do {
             let result = try body()
-            try db.execute("RELEASE request")
+            try db.prepare("RELEASE request").run()
             return result
         } catch {
-            try? db.execute("ROLLBACK TO request; RELEASE request")
+            try? db.prepare("ROLLBACK TO request").run()
+            try? db.prepare("RELEASE request").run()
             transactionEvents.removeSubrange(eventsBefore...)
             throw error
         }
@@ -164,7 +169,6 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
                               backoff_max_ms, run_at, created_at, updated_at, unique_key)
             VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
-            RETURNING \(Self.jobColumns)
             """)
         insert.bind(1, request.queue)
         insert.bind(2, runAt > context.now ? "scheduled" : "pending")
@@ -176,7 +180,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         insert.bind(8, runAt)
         insert.bind(9, context.now)
         insert.bind(10, request.uniqueKey)
-        guard let job = try singleRow(insert) else { throw .storage("enqueue into \(request.queue) inserted no row") }
+        try insert.run()
+        guard let job = try storedJob(db.lastInsertRowID) else { throw .storage("enqueue into \(request.queue) inserted no row") }
         try record(.enqueued, job.job, context, data: nil)
         return (job.job, true)
     }
@@ -203,13 +208,13 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             UPDATE jobs SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = ?2,
                             lease_expires_at = ?3 + ?2, worker = ?4, updated_at = ?3
             WHERE id = ?1 AND state = 'pending'
-            RETURNING \(Self.jobColumns)
             """)
         update.bind(1, best.id)
         update.bind(2, request.leaseMs)
         update.bind(3, context.now)
         update.bind(4, worker)
-        guard let claimed = try singleRow(update) else {
+        try update.run()
+        guard db.changes == 1, let claimed = try storedJob(best.id) else {
             throw .storage("job \(best.id) was eligible but its claim changed nothing")
         }
         try record(.claimed, claimed.job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
@@ -513,14 +518,17 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             """
             UPDATE jobs SET \(set), version = version + 1, updated_at = ?3
             WHERE id = ?1 AND version = ?2 AND state IN (\(stateList))
-            RETURNING \(Self.jobColumns)
             """)
         statement.bind(1, fence.job)
         statement.bind(2, fence.version)
         statement.bind(3, context.now)
         bind(statement)
-        if let row = try singleRow(statement) { return row.job }
-        guard let current = try storedJob(fence.job) else { throw .jobNotFound(fence.job) }
+        try statement.run()
+        // Read back rather than RETURNING: SQLite buffers RETURNING rows in a temporary
+        // B-tree, whose set-up cost more than this lookup by primary key.
+        let current = try storedJob(fence.job)
+        if db.changes == 1, let current { return current.job }
+        guard let current else { throw .jobNotFound(fence.job) }
         if current.job.version != fence.version {
             throw .staleVersion(current.job.reference, expected: fence.version)
         }
@@ -535,7 +543,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     private func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) throws(StoreError) {
         let statement = try db.prepare(
-            "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq")
+            "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
         statement.bind(1, context.now)
         statement.bind(2, job.id)
         statement.bind(3, job.queue)
@@ -544,11 +552,10 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         statement.bind(6, job.state.rawValue)
         statement.bind(7, data?.text)
         statement.bind(8, context.peer)
-        defer { statement.reset() }
-        guard try statement.step() else { throw .storage("event insert returned no seq") }
+        try statement.run()
         transactionEvents.append(
             JobEvent(
-                seq: statement.int(0), at: context.now, job: job.id, queue: job.queue, kind: kind, version: job.version,
+                seq: db.lastInsertRowID, at: context.now, job: job.id, queue: job.queue, kind: kind, version: job.version,
                 state: job.state, data: data, peer: context.peer))
     }
 }

@@ -99,6 +99,8 @@ struct Docketd: ParsableCommand {
         }
         daemon.announceReady()
 
+        // Nothing is reloadable yet; SIGHUP must not end the daemon as its default action would.
+        signal(SIGHUP, SIG_IGN)
         let stop = DispatchSemaphore(value: 0)
         let sources = [SIGTERM, SIGINT].map { signalNumber in
             signal(signalNumber, SIG_IGN)
