@@ -10,6 +10,7 @@ enum FuzzInput {
     /// A cron expression costs up to a few milliseconds to accept (it searches for its first
     /// firing), so an input full of them would slow the whole run down.
     static let maximumCronTries = 16
+    static let maximumBatchAnswer = 16
 
     static func run(_ input: UnsafeBufferPointer<UInt8>) {
         let whole = max(input.count, 1)
@@ -145,11 +146,15 @@ enum FuzzInput {
         case .enqueue(let enqueue):
             let answer = roundTrip(.enqueued(job(enqueue), created: true), id: request.id)
             checkEchoedJob(answer["job"], enqueue, sent: object)
-        case .enqueueMany(let enqueues):
+        case .enqueueMany(let all):
+            // The protocol's seeds hold batches of 1,000 jobs; answering all of them would take
+            // most of the run's time for what the first few show (and the compact-form check
+            // below already reads every payload back).
+            let enqueues = all.prefix(maximumBatchAnswer)
             let answer = roundTrip(.enqueuedMany(enqueues.map { (job: job($0), created: true) }), id: request.id)
             let items = object["jobs"]?.array ?? []
             let echoed = answer["jobs"]?.array ?? []
-            check(echoed.count == enqueues.count && items.count == enqueues.count, "a batch answer lost jobs")
+            check(echoed.count == enqueues.count && items.count == all.count, "a batch answer lost jobs")
             for (index, enqueue) in enqueues.enumerated() {
                 checkEchoedJob(echoed[index], enqueue, sent: items[index].object ?? JSONObject())
             }
