@@ -71,15 +71,18 @@ let package = Package(
             name: "DocketFuzz", dependencies: ["DocketProtocol", "CFuzzerDriver"],
             exclude: ["README.md", "run.sh", "make-corpus.py", "docket.dict"]
         ),
+        // Shared by the test targets: launching processes safely from parallel tests.
+        .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
-        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol", "DocketTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DocketServerTests", dependencies: ["DocketServer", "DocketStore", "DocketProtocol"]),
         // Start the built docketd and talk to it over its real socket.
-        .testTarget(name: "DocketEndToEndTests", dependencies: ["DocketClient", "DocketProtocol"]),
+        .testTarget(name: "DocketEndToEndTests", dependencies: ["DocketClient", "DocketProtocol", "DocketTestSupport"]),
         // socket activation, sd_notify, the watchdog, access control and contrib/, against the
         // built docketd started by systemd-socket-activate.
-        .testTarget(name: "DocketSystemdTests", dependencies: ["DocketClient", "DocketProtocol"]),
+        .testTarget(name: "DocketSystemdTests", dependencies: ["DocketClient", "DocketProtocol", "DocketTestSupport"]),
         // The Swift client and the docket command line against the built docketd and docket.
-        .testTarget(name: "DocketCLITests", dependencies: ["DocketClient", "DocketProtocol"]),
+        .testTarget(name: "DocketCLITests", dependencies: ["DocketClient", "DocketProtocol", "DocketTestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import DocketTestSupport
 import Foundation
 
 /// The built `docket`, run as a user would run it, against one daemon.
@@ -55,7 +56,7 @@ final class RunningCommand: @unchecked Sendable {
         let (exited, continuation) = AsyncStream<Void>.makeStream()
         self.exited = exited
         process.terminationHandler = { _ in continuation.finish() }
-        try process.run()
+        try ProcessLauncher.run(process)
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
     }

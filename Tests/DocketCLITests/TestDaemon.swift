@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 
 /// A real `docketd` on a socket and database in a temporary folder of its own.
@@ -41,7 +42,7 @@ final class TestDaemon: @unchecked Sendable {
         process.arguments = ["--socket", socketPath, "--db", databasePath]
         process.standardOutput = handle
         process.standardError = handle
-        try process.run()
+        try ProcessLauncher.run(process)
     }
 
     func waitUntilServing() async throws {

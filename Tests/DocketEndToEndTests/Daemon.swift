@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 
 /// A real `docketd` process on a socket and database in a temporary folder of its own.
@@ -63,7 +64,7 @@ final class Daemon: @unchecked Sendable {
         }
         process.standardOutput = log
         process.standardError = log
-        try process.run()
+        try ProcessLauncher.run(process)
         return (process, log)
     }
 
@@ -75,7 +76,7 @@ final class Daemon: @unchecked Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.run()
+        try ProcessLauncher.run(process)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, output)

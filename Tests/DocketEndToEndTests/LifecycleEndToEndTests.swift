@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -152,7 +153,7 @@ enum Shell {
         process.arguments = ["-c", command]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try process.run()
+        try ProcessLauncher.run(process)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw DaemonFailure("`\(command)` exited with \(process.terminationStatus)") }

@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -138,7 +139,7 @@ struct ShellWatchEndToEndTests {
         watcher.arguments = ["-c", "echo '{\"op\":\"watch\",\"job\":\(id),\"since\":0}' | socat -t 30 - UNIX-CONNECT:\(daemon.socketPath)"]
         let output = Pipe()
         watcher.standardOutput = output
-        try watcher.run()
+        try ProcessLauncher.run(watcher)
         _ = try await client.job(["op": "claim", "queue": "shell"])
         _ = try await client.job(["op": "progress", "job": .int(id), "version": 2, "progress": 50])
         _ = try await client.job(["op": "complete", "job": .int(id), "version": 3])

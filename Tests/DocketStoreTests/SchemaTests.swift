@@ -1,5 +1,6 @@
 import DocketProtocol
 import DocketStore
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -124,7 +125,7 @@ struct SQLiteShell {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.run()
+        try ProcessLauncher.run(process)
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, output)

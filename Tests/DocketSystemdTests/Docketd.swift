@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 
 /// A real `docketd` with a notify socket of the test's own, in a temporary folder that the
@@ -236,7 +237,7 @@ private func runBlocking(_ arguments: [String], input: String, environment: [Str
     process.standardInput = stdin
     process.standardOutput = stdout
     process.standardError = stderr
-    try process.run()
+    try ProcessLauncher.run(process)
     stdin.fileHandleForWriting.write(Data(input.utf8))
     try stdin.fileHandleForWriting.close()
     // Drain stderr alongside stdout: a command blocked on a full pipe would never finish.
