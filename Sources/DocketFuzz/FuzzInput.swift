@@ -294,6 +294,12 @@ enum FuzzInput {
             if let milliseconds = Timestamp.parse(text) {
                 check(Timestamp.representable.contains(milliseconds), "\(text) reads as \(milliseconds), beyond four-digit years")
                 checkFormat(milliseconds)
+                // Text already in the written form is written back unchanged, so a date that
+                // does not exist (February 30, hour 24) cannot be accepted as a later one.
+                let b = Array(text.utf8)
+                if b.count == 24, b[10] == UInt8(ascii: "T"), b[19] == UInt8(ascii: "."), b[23] == UInt8(ascii: "Z") {
+                    check(Timestamp.format(milliseconds: milliseconds) == text, "\(text) reads as another time")
+                }
                 instants.append(milliseconds)
             }
             if let milliseconds = DurationText.milliseconds(text) {
