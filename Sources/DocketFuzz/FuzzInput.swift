@@ -114,6 +114,7 @@ enum FuzzInput {
         case .success(let request):
             guard case .object(let object)? = parsed else { fail("a line that is not a JSON object was accepted") }
             check(request.id == object["id"], "the decoded id is not the line's")
+            check(isWithinLimits(request.operation), "\(request.operation) was accepted beyond the protocol's limits")
             checkAnswers(to: request, sent: object)
         case .failure(let rejection):
             check(
@@ -210,6 +211,67 @@ enum FuzzInput {
             check(roundTrip(.backedUp(path: path, bytes: 0), id: request.id)["path"] == .string(path), "the path was not echoed")
         case .hello, .ping, .get, .list, .stats, .scheduleList, .purge:
             break
+        }
+    }
+
+    /// What protocol/README.md promises of every accepted request, restated apart from the
+    /// decoder: a field that escapes validation shows up here.
+    static func isWithinLimits(_ operation: Op) -> Bool {
+        let limits = decoder.limits
+        func isName(_ text: String) -> Bool {
+            !text.isEmpty && text.utf8.count <= limits.maxNameBytes
+                && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        }
+        func isShort(_ text: String?) -> Bool { (text?.utf8.count ?? 0) <= limits.maxNameBytes }
+        func isFence(_ fence: JobVersion) -> Bool { fence.job >= 1 && fence.version >= 1 }
+        let priorities = Int64(Int32.min)...Int64(Int32.max)
+        func isValid(_ job: EnqueueRequest) -> Bool {
+            let runAt: Bool
+            switch job.runAt {
+            case .now: runAt = true
+            case .at(let time): runAt = Timestamp.representable.contains(time)
+            case .after(let delay): runAt = (0...limits.maxDelayMs).contains(delay)
+            }
+            return isName(job.queue) && priorities.contains(job.priority) && (1...limits.maxAttempts).contains(job.maxAttempts)
+                && (0...limits.maxDelayMs).contains(job.backoffInitialMs)
+                && (job.backoffInitialMs...limits.maxDelayMs).contains(job.backoffMaxMs) && isShort(job.uniqueKey) && runAt
+        }
+        switch operation {
+        case .hello(let client): return isShort(client)
+        case .ping, .stats, .scheduleList: return true
+        case .enqueue(let job): return isValid(job)
+        case .enqueueMany(let jobs): return (1...limits.maxBatchJobs).contains(jobs.count) && jobs.allSatisfy(isValid)
+        case .claim(let claim):
+            return (1...limits.maxClaimQueues).contains(claim.queues.count) && claim.queues.allSatisfy(isName)
+                && Set(claim.queues.map { Array($0.utf8) }).count == claim.queues.count
+                && (1...limits.maxLeaseMs).contains(claim.leaseMs) && (0...limits.maxWaitMs).contains(claim.waitMs)
+                && isShort(claim.worker)
+        case .progress(let progress):
+            return isFence(progress.fence) && progress.leaseMs.map { (1...limits.maxLeaseMs).contains($0) } ?? true
+        case .complete(let complete): return isFence(complete.fence)
+        case .fail(let failure):
+            return isFence(failure.fence) && failure.retryInMs.map { (0...limits.maxDelayMs).contains($0) } ?? true
+        case .cancel(let fence), .retry(let fence): return isFence(fence)
+        case .get(let get): return get.job >= 1
+        case .list(let list):
+            return list.queue.map(isName) ?? true && (1...limits.maxListLimit).contains(list.limit) && (list.after ?? 0) >= 0
+        case .watch(let watch):
+            let scope: Bool
+            switch watch.scope {
+            case .everything: scope = true
+            case .queue(let queue): scope = isName(queue)
+            case .job(let job): scope = job >= 1
+            }
+            return scope && (watch.since ?? 0) >= 0
+        case .schedulePut(let put):
+            return isName(put.name) && isName(put.queue) && put.cron.description.utf8.count <= 256
+                && priorities.contains(put.priority) && (1...limits.maxAttempts).contains(put.maxAttempts) && put.version >= 0
+        case .scheduleGet(let name): return isName(name)
+        case .scheduleDelete(let delete): return isName(delete.name) && delete.version >= 1
+        case .purge(let purge):
+            return purge.queue.map(isName) ?? true && purge.states.allSatisfy(\.isFinal) && (1...limits.maxPurge).contains(purge.limit)
+                && purge.before.map { Timestamp.representable.contains($0) } ?? true
+        case .backup(let path): return path.hasPrefix("/") && path.utf8.count <= 4096
         }
     }
 
