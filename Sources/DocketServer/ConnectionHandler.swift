@@ -207,8 +207,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let future = server.readers.run(on: context.eventLoop) { reader throws(StoreError) -> Reply in
             switch operation {
             case .get(let get):
-                guard let job = try reader.job(get.job) else { throw .jobNotFound(get.job) }
-                return .found(job, events: get.events ? try reader.events(ofJob: get.job) : nil)
+                return try reader.snapshot { () throws(StoreError) -> Reply in
+                    guard let job = try reader.job(get.job) else { throw .jobNotFound(get.job) }
+                    return .found(job, events: get.events ? try reader.events(ofJob: get.job) : nil)
+                }
             case .list(let list):
                 let page = try reader.list(list)
                 return .listed(page.jobs, next: page.next)

@@ -77,6 +77,9 @@ public protocol JobStore: JobReader {
 
 /// The read side: lookups that never wait for the writer.
 public protocol JobReader: AnyObject {
+    /// Runs several reads against one snapshot (a job and its events, say), so no commit can
+    /// fall between them.
+    func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
     func job(_ id: Int64) throws(StoreError) -> Job?
     func events(ofJob id: Int64) throws(StoreError) -> [JobEvent]
     func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?)

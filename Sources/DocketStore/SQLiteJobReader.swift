@@ -15,6 +15,18 @@ public class SQLiteJobReader: JobReader {
         lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms
         """
 
+    public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try db.prepare("BEGIN").run()
+        do {
+            let result = try body()
+            try db.prepare("COMMIT").run()
+            return result
+        } catch {
+            try? db.prepare("ROLLBACK").run()
+            throw error
+        }
+    }
+
     public func job(_ id: Int64) throws(StoreError) -> Job? {
         try storedJob(id)?.job
     }

@@ -118,8 +118,12 @@ struct CrashLoopEndToEndTests {
             guard let next = page["next"]?.int else { break }
             after = next
         }
+        // The job and its events from one `get` (one snapshot): leases of the clients killed in
+        // earlier rounds expire while this runs, changing jobs between two separate reads.
         for id in jobs.keys {
-            events[id] = try await client.send(["op": "get", "job": .int(id), "events": true])["events"]?.array ?? []
+            let answer = try await client.send(["op": "get", "job": .int(id), "events": true])
+            jobs[id] = answer["job"] ?? jobs[id]
+            events[id] = answer["events"]?.array ?? []
         }
         // Every version of every job has exactly one event, in order: no change went unrecorded.
         for (id, job) in jobs {
