@@ -42,6 +42,11 @@ def seeds():
                              ensure_ascii=False).encode("utf-8") + b"\n"
     # A stream of several requests, as a pipelining client sends them, with CR LF endings.
     yield b"\r\n".join(lines[:20]) + b"\r\n"
+    # Nesting right at the limit of 64 levels (the request being the first) and one past it,
+    # in objects as well as arrays: mutation alone rarely builds 64 matching brackets.
+    for depth in (63, 64):
+        yield b'{"op":"enqueue","queue":"q","payload":' + b"[" * depth + b"]" * depth + b"}\n"
+        yield b'{"op":"enqueue","queue":"q","payload":' + b'{"a":' * depth + b"null" + b"}" * depth + b"}\n"
 
 
 def main():
