@@ -24,8 +24,6 @@ public final class EventHub: Sendable {
         subscribers.withLockedValue { $0[key] = nil }
     }
 
-    public var subscriberCount: Int { subscribers.withLockedValue { $0.count } }
-
     func publish(_ events: [JobEvent]) {
         let current = subscribers.withLockedValue { Array($0.values) }
         for subscriber in current {

@@ -73,19 +73,18 @@ public final class Writer: Sendable {
     /// Queues a change; its `respond` is called after the change has committed. Once the
     /// writer is stopping, the answer is `shutting_down` at once.
     public func submit(_ command: WriteCommand) {
-        let accepted = state.withLockedValue { state -> Bool in
-            guard !state.stopping else { return false }
+        // nil: refused (stopping); true: the inbox was empty, so the writer may be asleep.
+        let wake = state.withLockedValue { state -> Bool? in
+            guard !state.stopping else { return nil }
             state.inbox.append(command)
             return state.inbox.count == 1
         }
-        guard accepted || !isStopping else {
-            command.respond(.failure(ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")))
-            return
+        switch wake {
+        case nil: command.respond(.failure(ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")))
+        case true?: wakeUp.signal()
+        case false?: break
         }
-        if accepted { wakeUp.signal() }
     }
-
-    private var isStopping: Bool { state.withLockedValue { $0.stopping } }
 
     /// Finishes and commits what is queued, answers parked claims with `job: null`, and
     /// returns once the writer thread has ended.

@@ -25,12 +25,8 @@ public enum DatabaseMaintenance {
         guard access(path, F_OK) == 0 else { throw .storage("\(path) does not exist") }
         let db = try SQLiteConnection(path: path, readOnly: true)
         try SQLiteJobStore.checkIsDocketDatabase(db, path: path)
-        let statement = try db.prepare("PRAGMA integrity_check")
-        var integrity: [String] = []
-        while try statement.step() { integrity.append(statement.text(0)) }
-        statement.reset()
         return CheckReport(
-            integrity: integrity, schemaVersion: try db.scalar("PRAGMA user_version") ?? 0,
+            integrity: try db.integrityCheck(), schemaVersion: try db.scalar("PRAGMA user_version") ?? 0,
             jobs: try db.scalar("SELECT count(*) FROM jobs") ?? 0, events: try db.scalar("SELECT count(*) FROM events") ?? 0,
             schedules: try db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'schedules'") == 1
                 ? try db.scalar("SELECT count(*) FROM schedules") ?? 0 : 0)

@@ -69,6 +69,15 @@ final class SQLiteConnection {
         return statement.isNull(0) ? nil : statement.int(0)
     }
 
+    /// `PRAGMA integrity_check`: `["ok"]` for a sound file, else one line per problem.
+    func integrityCheck() throws(StoreError) -> [String] {
+        let statement = try prepare("PRAGMA integrity_check")
+        defer { statement.reset() }
+        var lines: [String] = []
+        while try statement.step() { lines.append(statement.text(0)) }
+        return lines
+    }
+
     var changes: Int { Int(sqlite3_changes(handle)) }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }

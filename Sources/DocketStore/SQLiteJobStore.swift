@@ -109,11 +109,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     /// `PRAGMA integrity_check`: `["ok"]` for a sound file.
     public func integrityCheck() throws(StoreError) -> [String] {
-        let statement = try db.prepare("PRAGMA integrity_check")
-        defer { statement.reset() }
-        var lines: [String] = []
-        while try statement.step() { lines.append(statement.text(0)) }
-        return lines
+        try db.integrityCheck()
     }
 
     // MARK: Transactions
