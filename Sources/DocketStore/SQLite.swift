@@ -1,11 +1,15 @@
 import CSQLite
 
+/// Process-wide SQLite settings, applied once before the first connection opens.
+private let sqliteConfigured: Void = { _ = docket_sqlite_disable_memory_statistics() }()
+
 /// One SQLite connection, used by one thread at a time. Statements are prepared once and cached.
 final class SQLiteConnection {
     let handle: OpaquePointer
     private var cache: [String: Statement] = [:]
 
     init(path: String, readOnly: Bool = false) throws(StoreError) {
+        _ = sqliteConfigured
         var db: OpaquePointer?
         let flags =
             (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
@@ -77,6 +81,9 @@ final class SQLiteConnection {
         while try statement.step() { lines.append(statement.text(0)) }
         return lines
     }
+
+    /// The SQL of every statement prepared on this connection so far.
+    var preparedSQL: [String] { Array(cache.keys) }
 
     var changes: Int { Int(sqlite3_changes(handle)) }
 

@@ -50,6 +50,32 @@ struct SchemaTests {
         #expect(!plan.joined().contains("TEMP B-TREE"))
     }
 
+    /// No change builds a temporary B-tree as it runs (an IN list of three or more constants
+    /// in a statement, a CHECK or a partial index does, for every row): that cost more than
+    /// the rest of a claim did.
+    @Test func changes_buildNoTemporaryTables() throws {
+        let db = try TemporaryDatabase()
+        for op in FencedOp.allCases {
+            for state in StartingState.allCases {
+                let job = try state.make(in: db)
+                _ = try? op.apply(JobVersion(job: job.id, version: job.version), in: db)
+            }
+        }
+        let running = try #require(try db.claim(leaseMs: 1))
+        db.now += 10
+        try db.change { store throws(StoreError) in
+            _ = try store.expireLeases(db.context)
+            _ = try store.promoteDueJobs(db.context)
+        }
+        let claimed = try #require(try db.claim())
+        _ = try db.change { store throws(StoreError) in
+            try store.release(JobVersion(job: claimed.id, version: claimed.version), db.context)
+        }
+        #expect(running.id != claimed.id || running.version != claimed.version)
+        let building = try db.store.statementsBuildingTemporaryTables()
+        #expect(building.isEmpty, "these build a temporary B-tree per run: \(building)")
+    }
+
     /// The deadline timer finds the next delayed job and the next lease through their indexes.
     @Test func deadlineQueries_useTheirIndexes() throws {
         let db = try TemporaryDatabase()
