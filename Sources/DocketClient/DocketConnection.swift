@@ -107,9 +107,8 @@ final class ResponseHandler: ChannelDuplexHandler {
         var incoming = unwrapInboundIn(data)
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         while var current = buffer {
-            guard case .line(let length, let terminator) =
-                LineFramer.nextLine(in: current.readableBytesView, from: scanned, limit: Int.max - 1)
-            else {
+            let found = current.withUnsafeReadableBytes { LineFramer.nextLine(in: $0, from: scanned, limit: Int.max - 1) }
+            guard case .line(let length, let terminator) = found else {
                 scanned = current.readableBytes
                 return
             }

@@ -102,7 +102,7 @@ public struct JSONParser {
                 let key = try parseString()
                 let isDuplicate: Bool
                 if members.count < 16 {
-                    isDuplicate = members.contains { $0.key.utf8.elementsEqual(key.utf8) }
+                    isDuplicate = members.contains { $0.key.hasSameUTF8(as: key) }
                 } else {
                     if keys.isEmpty { keys = Set(members.lazy.map { ByteExactKey($0.key) }) }
                     isDuplicate = !keys.insert(ByteExactKey(key)).inserted
@@ -130,7 +130,7 @@ public struct JSONParser {
 
             init(_ text: String) { self.text = text }
 
-            static func == (lhs: Self, rhs: Self) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+            static func == (lhs: Self, rhs: Self) -> Bool { lhs.text.hasSameUTF8(as: rhs.text) }
 
             func hash(into hasher: inout Hasher) {
                 for byte in text.utf8 { hasher.combine(byte) }

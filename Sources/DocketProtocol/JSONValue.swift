@@ -78,11 +78,11 @@ public struct JSONObject: Sendable, Equatable {
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for member in members where member.key.utf8.elementsEqual(key.utf8) { return member.value }
+            for member in members where member.key.hasSameUTF8(as: key) { return member.value }
             return nil
         }
         set {
-            if let index = members.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+            if let index = members.firstIndex(where: { $0.key.hasSameUTF8(as: key) }) {
                 if let newValue { members[index].value = newValue } else { members.remove(at: index) }
             } else if let newValue {
                 members.append((key, newValue))
@@ -107,5 +107,17 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(JSONObject(elements.map { (key: $0.0, value: $0.1) }))
+    }
+}
+
+extension String {
+    /// Byte-for-byte equality. JSON keys and names are compared this way: `==` treats
+    /// canonically equivalent Unicode (é and e + ◌́) as equal, which JSON does not.
+    @inlinable
+    public func hasSameUTF8(as other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        var mine = self
+        var theirs = other
+        return mine.withUTF8 { a in theirs.withUTF8 { b in a.elementsEqual(b) } }
     }
 }

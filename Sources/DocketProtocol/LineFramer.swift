@@ -20,6 +20,11 @@ public enum LineFramer {
     }
 
     /// Looks for the end of the first line in `bytes`, starting the search at `from`.
+    ///
+    /// Inlinable so that callers in other modules get it specialized for their buffer type:
+    /// unspecialized, every byte was a call through a witness table (and, for NIO's
+    /// `ByteBufferView`, a heap-allocated coroutine frame).
+    @inlinable
     public static func nextLine<Bytes: Collection<UInt8>>(in bytes: Bytes, from: Int = 0, limit: Int) -> Result
     where Bytes.Index == Int {
         let start = bytes.startIndex
@@ -43,6 +48,7 @@ public enum LineFramer {
     }
 
     /// Whether a line holds nothing but spaces and tabs; such lines are ignored.
+    @inlinable
     public static func isBlank<Bytes: Collection<UInt8>>(_ line: Bytes) -> Bool {
         line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
     }

@@ -197,7 +197,7 @@ public struct RequestDecoder: Sendable {
                 guard case .string(let name) = item, Fields.isValidName(name, maxBytes: limits.maxNameBytes) else {
                     throw .badRequest("field 'queues' must hold queue names (1 to \(limits.maxNameBytes) bytes, no control characters)")
                 }
-                if !queues.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { queues.append(name) }
+                if !queues.contains(where: { $0.hasSameUTF8(as: name) }) { queues.append(name) }
             }
         } else {
             queues = [try f.name("queue")]

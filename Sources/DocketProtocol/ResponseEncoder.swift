@@ -175,13 +175,13 @@ public enum ResponseEncoder {
         w.key("version")
         w.int(schedule.version)
         w.key("next_run_at")
-        w.string(Timestamp.format(milliseconds: schedule.nextRunAt))
+        w.timestamp(milliseconds: schedule.nextRunAt)
         w.key("last_run_at")
-        if let last = schedule.lastRunAt { w.string(Timestamp.format(milliseconds: last)) } else { w.null() }
+        if let last = schedule.lastRunAt { w.timestamp(milliseconds: last) } else { w.null() }
         w.key("created_at")
-        w.string(Timestamp.format(milliseconds: schedule.createdAt))
+        w.timestamp(milliseconds: schedule.createdAt)
         w.key("updated_at")
-        w.string(Timestamp.format(milliseconds: schedule.updatedAt))
+        w.timestamp(milliseconds: schedule.updatedAt)
         w.endObject()
     }
 
@@ -216,13 +216,13 @@ public enum ResponseEncoder {
         w.key("max_attempts")
         w.int(job.maxAttempts)
         w.key("run_at")
-        w.string(Timestamp.format(milliseconds: job.runAt))
+        w.timestamp(milliseconds: job.runAt)
         w.key("created_at")
-        w.string(Timestamp.format(milliseconds: job.createdAt))
+        w.timestamp(milliseconds: job.createdAt)
         w.key("updated_at")
-        w.string(Timestamp.format(milliseconds: job.updatedAt))
+        w.timestamp(milliseconds: job.updatedAt)
         w.key("lease_expires_at")
-        if let lease = job.leaseExpiresAt { w.string(Timestamp.format(milliseconds: lease)) } else { w.null() }
+        if let lease = job.leaseExpiresAt { w.timestamp(milliseconds: lease) } else { w.null() }
         w.key("worker")
         if let worker = job.worker { w.string(worker) } else { w.null() }
         w.key("progress")
@@ -242,7 +242,7 @@ public enum ResponseEncoder {
         w.key("seq")
         w.int(event.seq)
         w.key("at")
-        w.string(Timestamp.format(milliseconds: event.at))
+        w.timestamp(milliseconds: event.at)
         w.key("job")
         w.int(event.job)
         w.key("queue")

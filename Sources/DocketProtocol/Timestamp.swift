@@ -6,11 +6,17 @@ public enum Timestamp {
     /// Formats as `2026-11-23T06:00:00.000Z`.
     /// Times outside `representable` are clamped to its ends.
     public static func format(milliseconds: Int64) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        append(milliseconds: milliseconds, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the formatted time to `out`, without allocating (responses carry several).
+    public static func append(milliseconds: Int64, to out: inout [UInt8]) {
         let clamped = min(max(milliseconds, representable.lowerBound), representable.upperBound)
         let (days, msOfDay) = floorDivide(clamped, 86_400_000)
         let (year, month, day) = civil(fromDays: days)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
         appendDigits(&out, year, width: 4)
         out.append(UInt8(ascii: "-"))
         appendDigits(&out, month, width: 2)
@@ -25,7 +31,6 @@ public enum Timestamp {
         out.append(UInt8(ascii: "."))
         appendDigits(&out, msOfDay % 1000, width: 3)
         out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; `nil` when the text is not that.
@@ -134,15 +139,15 @@ public enum Timestamp {
         return (quotient, remainder)
     }
 
+    /// Appends `value` (not negative) in exactly `width` digits, zero-padded.
     private static func appendDigits(_ out: inout [UInt8], _ value: Int64, width: Int) {
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
         var rest = value
-        var index = width - 1
-        while index >= 0 {
-            digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-            index -= 1
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+            rest %= divisor
+            divisor /= 10
         }
-        out.append(contentsOf: digits)
     }
 }

@@ -27,7 +27,9 @@ struct LineFrameDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData
         }
-        switch LineFramer.nextLine(in: buffer.readableBytesView, from: scanned, limit: limit) {
+        // Over the raw bytes: through ByteBufferView every byte paid an exclusivity check.
+        let found = buffer.withUnsafeReadableBytes { LineFramer.nextLine(in: $0, from: scanned, limit: limit) }
+        switch found {
         case .line(let length, let terminator):
             scanned = 0
             let line = buffer.readSlice(length: length)!

@@ -10,7 +10,7 @@ import DocketProtocol
 /// which never blocks the writer or the readers.
 public final class WALCheckpointer: @unchecked Sendable {
     /// WAL pages after which a checkpoint is started (SQLite's own default is 1000).
-    public static let thresholdPages: Int32 = 1000
+    public static let thresholdPages: Int32 = 8000
 
     private let connection: SQLiteConnection
     private let wakeUp = DispatchSemaphore(value: 0)
