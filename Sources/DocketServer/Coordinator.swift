@@ -103,7 +103,7 @@ public final class Coordinator {
         do {
             if due { try serveWaiters(in: try dueWork(now: now), now: now, into: &completions) }
             for command in batch {
-                let (reply, eligible) = apply(command, now: now)
+                let (reply, eligible) = try apply(command, now: now)
                 noteDeadlines(of: reply, now: now)
                 if case .claimed(nil) = reply, case .operation(.claim(let claim)) = command.action, claim.waitMs > 0 {
                     waiters.append(Waiter(command: command, request: claim, deadline: now + claim.waitMs))
@@ -175,20 +175,19 @@ public final class Coordinator {
 
     // MARK: Applying one command
 
-    /// The command's answer, and the queues it made jobs eligible in.
-    private func apply(_ command: WriteCommand, now: Int64) -> (Reply, eligible: Set<String>) {
+    /// The command's answer, and the queues it made jobs eligible in. A refusal is the
+    /// answer; any other failure is thrown, and the batch rolls back.
+    private func apply(_ command: WriteCommand, now: Int64) throws(StoreError) -> (Reply, eligible: Set<String>) {
         let context = ChangeContext(now: now, peer: command.origin.peer)
         do {
-            return try store.savepoint { () throws(StoreError) -> (Reply, Set<String>) in
-                switch command.action {
-                case .release(let fence):
-                    let job = try store.release(fence, context)
-                    return (.job(job), [job.queue])
-                case .operation(let operation):
-                    return try apply(operation, origin: command.origin, context)
-                }
+            switch command.action {
+            case .release(let fence):
+                let job = try store.release(fence, context)
+                return (.job(job), [job.queue])
+            case .operation(let operation):
+                return try apply(operation, origin: command.origin, context)
             }
-        } catch {
+        } catch where error.isRefusal {
             return (.failure(error.protocolError), [])
         }
     }
@@ -276,9 +275,7 @@ public final class Coordinator {
                 continue
             }
             let context = ChangeContext(now: now, peer: waiter.command.origin.peer)
-            let claimed = try store.savepoint { () throws(StoreError) -> Job? in
-                try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
-            }
+            let claimed = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
             if let claimed {
                 waiters.remove(at: index)
                 noteDeadlines(of: .claimed(claimed), now: now)

@@ -18,17 +18,16 @@ public struct ChangeContext: Sendable {
 /// One writer owns a `JobStore` and calls it from one thread. Each transition is a single
 /// guarded change that applies whole or throws `StoreError` saying why not, and appends the
 /// job's event in the same transaction. The server groups many transitions into one
-/// transaction (`begin`/`commit`), each inside its own savepoint, so one failing request
-/// rolls back alone. A second backend implements this protocol and `JobReader`; the server
-/// does not change.
+/// transaction (`begin`/`commit`). A refusal (`StoreError.isRefusal`) is thrown before the
+/// transition writes anything, so the batch goes on without it; after any other error the
+/// server rolls the whole batch back. (A savepoint per request did the same job and cost a
+/// copy of every page a request touched into the statement journal.) A second backend
+/// implements this protocol and `JobReader`; the server does not change.
 public protocol JobStore: JobReader {
     func begin() throws(StoreError)
     /// Commits and returns the events the transaction stored, in `seq` order.
     func commit() throws(StoreError) -> [JobEvent]
     func rollback()
-    /// Runs `body` in a savepoint: released when it returns, rolled back when it throws.
-    func savepoint<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
-
     /// Inserts a job, or returns the stored one with `created: false` when its queue already
     /// holds a job with the same `unique_key`.
     func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool)

@@ -17,6 +17,16 @@ public enum StoreError: Error, Sendable, Equatable {
     /// The file is not a Docket database, or is one from a newer Docket.
     case incompatibleDatabase(String)
 
+    /// A refusal of the request as asked (not found, stale, wrong state, bad request). The
+    /// store decides these before it writes anything, so a refused change leaves the
+    /// transaction exactly as it was; any other error may leave it half-done.
+    public var isRefusal: Bool {
+        switch self {
+        case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .invalidRequest: return true
+        case .storage, .incompatibleDatabase: return false
+        }
+    }
+
     /// The contract's error answer for this failure.
     public var protocolError: ProtocolError {
         switch self {

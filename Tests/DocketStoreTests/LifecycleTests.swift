@@ -171,19 +171,29 @@ struct LifecycleTests {
         #expect(try db.claim()?.id == failed.id)
     }
 
-    /// A failing change inside a savepoint rolls back alone; the rest of the batch commits.
-    @Test func savepoint_rollsBackOneRequestOnly() throws {
+    /// A refused change writes nothing, so the batch around it commits as if it had not been
+    /// asked: the writer relies on this instead of a savepoint per request.
+    @Test func refusedChange_leavesTheTransactionUntouched() throws {
         let db = try TemporaryDatabase()
+        let running = try StartingState.running.make(in: db)
+        let fence = JobVersion(job: running.id, version: running.version)
+        let stale = JobVersion(job: running.id, version: running.version - 1)
         try db.store.begin()
-        let kept = try db.store.savepoint { () throws(StoreError) in try db.store.enqueue(EnqueueRequest(queue: "q"), db.context).job }
-        #expect(throws: StoreError.self) {
-            try db.store.savepoint { () throws(StoreError) in
-                _ = try db.store.enqueue(EnqueueRequest(queue: "q"), db.context)
-                _ = try db.store.cancel(JobVersion(job: 999, version: 1), db.context)
-            }
+        let kept = try db.store.enqueue(EnqueueRequest(queue: "q"), db.context).job
+        func expectRefusal(_ change: () throws(StoreError) -> Job) {
+            #expect { _ = try change() } throws: { ($0 as? StoreError)?.isRefusal == true }
         }
-        try db.store.commit()
-        #expect(try db.store.list(ListRequest()).jobs.map(\.id) == [kept.id])
+        expectRefusal { () throws(StoreError) in try db.store.cancel(JobVersion(job: 999, version: 1), db.context) }
+        expectRefusal { () throws(StoreError) in try db.store.complete(CompleteRequest(fence: stale), db.context) }
+        expectRefusal { () throws(StoreError) in try db.store.retry(fence, db.context) }
+        expectRefusal { () throws(StoreError) in try db.store.fail(FailRequest(fence: stale), jitter: 0, db.context) }
+        expectRefusal { () throws(StoreError) in
+            try db.store.progress(ProgressRequest(fence: stale, progress: RawJSON(1)), db.context)
+        }
+        let events = try db.store.commit()
+        #expect(events.map(\.job) == [kept.id], "only the accepted change left an event")
+        #expect(try db.store.job(running.id) == running, "the refused changes left the job as it was")
+        #expect(try db.store.list(ListRequest()).jobs.map(\.id) == [running.id, kept.id])
     }
 
     /// `list` pages by id with a cursor and filters by queue and state; `counts` groups them.

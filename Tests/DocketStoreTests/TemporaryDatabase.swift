@@ -24,11 +24,15 @@ final class TemporaryDatabase {
     func change<T>(_ body: (SQLiteJobStore) throws(StoreError) -> T) throws(StoreError) -> T {
         try store.begin()
         do {
-            let result = try store.savepoint { () throws(StoreError) -> T in try body(store) }
+            let result = try body(store)
             try store.commit()
             return result
-        } catch {
+        } catch where error.isRefusal {
+            // A refusal wrote nothing; committing proves the transaction is still whole.
             try store.commit()
+            throw error
+        } catch {
+            store.rollback()
             throw error
         }
     }
