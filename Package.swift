@@ -62,6 +62,7 @@ let package = Package(
                 "DocketClient", "DocketProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // libFuzzer over framing, decoding and encoding: Sources/DocketFuzz/run.sh builds it with

@@ -199,6 +199,25 @@ struct CLIOutputTests {
         #expect(live.status == 2)
     }
 
+    /// `docket bench` pushes exactly the jobs asked for through the daemon, each completed
+    /// once, and reports every op; `--rate` paces the enqueues.
+    @Test func bench_completesEveryJobAndPaces() async throws {
+        let daemon = try await TestDaemon.started()
+        let cli = CommandLine(socketPath: daemon.socketPath)
+        let started = ContinuousClock.now
+        let run = try await cli.run(["bench", "--producers", "3", "--consumers", "2", "--count", "150", "--rate", "300", "--json"])
+        let elapsed = ContinuousClock.now - started
+        #expect(run.status == 0, "\(run.stderr)")
+        let report = try JSONParser.parse(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(report["cycles"]?.int64 == 150 && report["paced_rate"]?.int64 == 300)
+        for op in ["enqueue", "claim", "pickup", "complete", "cycle"] {
+            #expect(report["latency"]?[op]?["count"]?.int64 == 150, "\(op)")
+        }
+        #expect(elapsed >= .milliseconds(490), "150 enqueues at 300/s take half a second")
+        let completed = try await daemon.client().list(queue: "bench", state: .completed, limit: 1000).jobs
+        #expect(completed.count == 150 && completed.allSatisfy { $0.version == 3 }, "each job claimed and completed once")
+    }
+
     @Test func completionScripts_areGenerated() async throws {
         let cli = CommandLine(socketPath: "/tmp/unused.sock")
         for shell in ["bash", "zsh", "fish"] {

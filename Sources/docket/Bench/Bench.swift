@@ -2,6 +2,7 @@ import ArgumentParser
 import DocketClient
 import DocketProtocol
 import Histogram
+import NIOCore
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,21 +12,26 @@ struct Bench: AsyncParsableCommand {
             connections shared round robin (producers first). With --duration, producers stop \
             at the deadline and consumers finish what was enqueued, so the run leaves no \
             pending jobs; the completed jobs stay in the database, in --queue. Latencies are \
-            round trips as the client sees them; "cycle" is from enqueue sent to complete \
-            answered. A consumer's claim waits up to 100 ms for a job, which holds back other \
+            round trips as the client sees them (a claim's includes its wait for a job); \
+            "pickup" is from enqueue sent to claim answered with that job, "cycle" from \
+            enqueue sent to complete answered. A consumer's claim waits up to 100 ms for a \
+            job, which holds back other \
             answers on a shared connection: give consumers their own connections (the default) \
-            for clean numbers.
+            for clean numbers. With --rate, producers enqueue at that pace instead of as fast \
+            as they can, to see latencies under a given load rather than at saturation.
             """)
 
     @ParentCommand var docket: Docket
     @OptionGroup var output: OutputOptions
-    @Option(help: "Tasks enqueueing.") var producers = 1
-    @Option(help: "Tasks claiming and completing.") var consumers = 1
+    @Option(help: "Producers: loops of enqueues, each on its connection.") var producers = 1
+    @Option(help: "Consumers: loops of claim and complete, each on its connection.") var consumers = 1
     @Option(help: "Connections to spread them over (default: one each).") var connections: Int?
     @Option(help: "Jobs to push through (default 10000 unless --duration).") var count: Int?
     @Option(help: "Enqueue for this long instead of a count (10s, 1m, ...).") var duration: DurationArgument?
     @Option(help: "The queue to use.") var queue = "bench"
     @Option(help: "Size of each job's payload, a JSON string of this many bytes.") var payloadBytes = 64
+    @Option(help: "Enqueue at most this many jobs per second in all, evenly paced (latency under a given load).")
+    var rate: Int?
 
     func validate() throws {
         if producers < 1 || consumers < 1 { throw ValidationError("--producers and --consumers must be at least 1") }
@@ -33,20 +39,23 @@ struct Bench: AsyncParsableCommand {
         if count != nil, duration != nil { throw ValidationError("give --count or --duration, not both") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if payloadBytes < 0 { throw ValidationError("--payload-bytes cannot be negative") }
+        if let rate, rate < 1 || rate > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000") }
     }
 
     func run() async throws {
-        let clients = (0..<(connections ?? producers + consumers)).map { _ in docket.client(reconnect: .never) }
-        for client in clients { try await client.ping() }
+        var connections: [DocketConnection] = []
+        for _ in 0..<(self.connections ?? producers + consumers) {
+            connections.append(try await DocketConnection.connect(socketPath: docket.socketPath))
+        }
         let plan = BenchRun(
-            clients: clients, producers: producers, consumers: consumers, queue: queue,
-            payload: .string(String(repeating: "x", count: payloadBytes)),
-            limit: duration.map { .deadline(ContinuousClock.now + $0.duration) } ?? .count(count ?? 10_000))
+            connections: connections, producers: producers, consumers: consumers, queue: queue, payloadBytes: payloadBytes,
+            limit: duration.map { .deadline(NIODeadline.now() + TimeAmount.milliseconds($0.milliseconds)) } ?? .count(count ?? 10_000),
+            rate: rate)
         let result = try await plan.run()
         let report = BenchReport(
-            result: result, producers: producers, consumers: consumers, connections: clients.count, payloadBytes: payloadBytes,
-            queue: queue)
+            result: result, producers: producers, consumers: consumers, connections: connections.count, payloadBytes: payloadBytes,
+            queue: queue, pacedRate: rate)
         if output.json { Console.json(report.json) } else { report.lines.forEach(Console.line) }
-        for client in clients { await client.close() }
+        for connection in connections { await connection.close() }
     }
 }

@@ -9,6 +9,8 @@ struct BenchReport {
     let connections: Int
     let payloadBytes: Int
     let queue: String
+    /// The pace asked for with --rate.
+    let pacedRate: Int?
 
     private var seconds: Double {
         let (whole, fraction) = result.elapsed.components
@@ -19,8 +21,8 @@ struct BenchReport {
 
     private var ops: [(name: String, histogram: Histogram<UInt64>)] {
         [
-            ("enqueue", result.latencies.enqueue), ("claim", result.latencies.claim), ("complete", result.latencies.complete),
-            ("cycle", result.latencies.cycle),
+            ("enqueue", result.latencies.enqueue), ("claim", result.latencies.claim), ("pickup", result.latencies.pickup),
+            ("complete", result.latencies.complete), ("cycle", result.latencies.cycle),
         ]
     }
 
@@ -36,7 +38,8 @@ struct BenchReport {
         let seconds = Self.milliseconds(UInt64(self.seconds * 1000)).dropLast(2)
         return [
             "\(result.cycles) cycles in \(seconds) s: \(rate) cycles/s",
-            "\(producers) producers, \(consumers) consumers, \(connections) connections, \(payloadBytes)-byte payloads, queue \(queue)",
+            "\(producers) producers, \(consumers) consumers, \(connections) connections, \(payloadBytes)-byte payloads, queue \(queue)"
+                + (pacedRate.map { ", paced at \($0) enqueues/s" } ?? ""),
             "",
         ] + table.render()
     }
@@ -54,7 +57,8 @@ struct BenchReport {
         return [
             "cycles": .int(result.cycles), "elapsed_ms": .int(Int(seconds * 1000)), "cycles_per_second": .int(rate),
             "producers": .int(producers), "consumers": .int(consumers), "connections": .int(connections),
-            "payload_bytes": .int(payloadBytes), "queue": .string(queue), "latency": .object(latencies),
+            "payload_bytes": .int(payloadBytes), "queue": .string(queue), "paced_rate": pacedRate.map { .int($0) } ?? .null,
+            "latency": .object(latencies),
         ]
     }
 

@@ -1,26 +1,36 @@
 import DocketClient
 import DocketProtocol
 import Histogram
+import NIOCore
 import Synchronization
 
 /// The producers and consumers of one `docket bench`, and what they measured.
+///
+/// Each producer and consumer chains its requests on its connection's event loop: an answer
+/// arrives, the next request goes out, with no task switch in between. Run through the async
+/// client instead, the bench spent more CPU per cycle than the daemon it measures, on a
+/// machine whose cores the two share.
 struct BenchRun {
     enum Limit {
         case count(Int)
-        case deadline(ContinuousClock.Instant)
+        case deadline(NIODeadline)
     }
 
-    let clients: [DocketClient]
+    let connections: [DocketConnection]
     let producers: Int
     let consumers: Int
     let queue: String
-    let payload: JSONValue
+    let payloadBytes: Int
     let limit: Limit
+    /// Enqueues per second across all producers, paced; nil: as fast as answers come.
+    let rate: Int?
 
     /// Round trips in microseconds, by op.
     struct Latencies: Sendable {
         var enqueue = Self.histogram()
         var claim = Self.histogram()
+        /// From enqueue sent to claim answered with that job: how long work waits for a worker.
+        var pickup = Self.histogram()
         var complete = Self.histogram()
         /// From enqueue sent to complete answered.
         var cycle = Self.histogram()
@@ -32,6 +42,7 @@ struct BenchRun {
         mutating func add(_ other: Latencies) {
             enqueue.add(other.enqueue)
             claim.add(other.claim)
+            pickup.add(other.pickup)
             complete.add(other.complete)
             cycle.add(other.cycle)
         }
@@ -43,86 +54,193 @@ struct BenchRun {
         var latencies: Latencies
     }
 
+    func run() async throws -> Result {
+        let start = NIODeadline.now()
+        let shared = Shared(limit: limit, producers: producers, pace: rate.map { TimeAmount.nanoseconds(1_000_000_000 / Int64($0)) }, start: start)
+        let lines = Lines(queue: queue, payloadBytes: payloadBytes)
+        var workers: [EventLoopFuture<Latencies>] = []
+        for index in 0..<producers {
+            workers.append(Worker(connection: connections[index % connections.count], shared: shared, lines: lines).produce())
+        }
+        for index in 0..<consumers {
+            let connection = connections[(producers + index) % connections.count]
+            workers.append(Worker(connection: connection, shared: shared, lines: lines).consume())
+        }
+        var total = Latencies()
+        for worker in workers { total.add(try await worker.get()) }
+        let elapsed = Duration.nanoseconds((NIODeadline.now() - start).nanoseconds)
+        return Result(cycles: shared.counts.withLock { $0.completed }, elapsed: elapsed, latencies: total)
+    }
+
+    /// The request lines.
+    struct Lines: Sendable {
+        let queue: String
+        let payloadBytes: Int
+        let claim: [UInt8]
+
+        init(queue: String, payloadBytes: Int) {
+            self.queue = queue
+            self.payloadBytes = payloadBytes
+            var writer = JSONWriter()
+            // A claim waits briefly for a job, so consumers do not spin on an empty queue.
+            writer.value(["op": "claim", "queue": .string(queue), "wait_ms": 100])
+            claim = writer.bytes
+        }
+
+        /// The payload is a string that starts with the monotonic time the job was sent at,
+        /// padded to the payload size, so whoever claims it knows how long it waited.
+        func enqueue(sentAt sent: NIODeadline) -> [UInt8] {
+            let stamp = String(sent.uptimeNanoseconds) + " "
+            let padding = String(repeating: "x", count: max(0, payloadBytes - stamp.utf8.count))
+            var writer = JSONWriter(reservingCapacity: 64 + payloadBytes)
+            writer.value(["op": "enqueue", "queue": .string(queue), "payload": .string(stamp + padding)])
+            return writer.bytes
+        }
+
+        /// When the job in a claim answer was sent, from its payload.
+        static func sentAt(_ job: JSONValue) -> NIODeadline? {
+            guard let text = job["payload"]?.string, let stamp = text.split(separator: " ", maxSplits: 1).first,
+                let nanoseconds = UInt64(stamp)
+            else { return nil }
+            return NIODeadline.uptimeNanoseconds(nanoseconds)
+        }
+
+        func complete(job: Int64, version: Int64) -> [UInt8] {
+            var writer = JSONWriter(reservingCapacity: 64)
+            writer.value(["op": "complete", "job": .int(job), "version": .int(version)])
+            return writer.bytes
+        }
+    }
+
     /// What producers and consumers share.
-    private final class Progress: Sendable {
+    final class Shared: Sendable {
         struct Counts {
             var enqueued = 0
             var completed = 0
             var producersDone = 0
-            /// When each job still in flight was enqueued, for the cycle latency.
-            var started: [Int64: ContinuousClock.Instant] = [:]
         }
         let counts = Mutex(Counts())
-    }
+        let limit: Limit
+        let producers: Int
+        let pace: TimeAmount?
+        let start: NIODeadline
 
-    func run() async throws -> Result {
-        let progress = Progress()
-        let start = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
-            for index in 0..<producers {
-                let client = clients[index % clients.count]
-                group.addTask { try await produce(client, progress) }
-            }
-            for index in 0..<consumers {
-                let client = clients[(producers + index) % clients.count]
-                group.addTask { try await consume(client, progress) }
-            }
-            var total = Latencies()
-            for try await part in group { total.add(part) }
-            return total
+        init(limit: Limit, producers: Int, pace: TimeAmount?, start: NIODeadline) {
+            self.limit = limit
+            self.producers = producers
+            self.pace = pace
+            self.start = start
         }
-        let cycles = progress.counts.withLock { $0.completed }
-        return Result(cycles: cycles, elapsed: ContinuousClock.now - start, latencies: latencies)
+
+        /// Takes a slot for one more enqueue, if the count or the deadline allows it, and says
+        /// when it is due (now, unless paced).
+        func nextEnqueue() -> NIODeadline? {
+            counts.withLock { counts in
+                let slot = counts.enqueued
+                switch limit {
+                case .count(let total): guard slot < total else { return nil }
+                case .deadline(let deadline): guard NIODeadline.now() < deadline else { return nil }
+                }
+                counts.enqueued += 1
+                return pace.map { start + $0 * Int64(slot) } ?? .now()
+            }
+        }
+
+        var isDrained: Bool {
+            counts.withLock { $0.producersDone == producers && $0.completed == $0.enqueued }
+        }
     }
 
-    private func produce(_ client: DocketClient, _ progress: Progress) async throws -> Latencies {
+    /// One producer or consumer: a loop of requests on one connection's event loop. Its
+    /// state is touched only from that loop.
+    final class Worker: @unchecked Sendable {
+        let connection: DocketConnection
+        let shared: Shared
+        let lines: Lines
+        let done: EventLoopPromise<Latencies>
         var latencies = Latencies()
-        while mayEnqueue(progress) {
-            let sent = ContinuousClock.now
-            let job = try await client.enqueue(queue: queue, payload: payload).job
-            latencies.enqueue.record(microseconds(since: sent))
-            progress.counts.withLock { $0.started[job.id] = sent }
-        }
-        progress.counts.withLock { $0.producersDone += 1 }
-        return latencies
-    }
 
-    /// Takes a slot for one more enqueue, if the count or the deadline allows it.
-    private func mayEnqueue(_ progress: Progress) -> Bool {
-        progress.counts.withLock { counts in
-            switch limit {
-            case .count(let total): guard counts.enqueued < total else { return false }
-            case .deadline(let deadline): guard ContinuousClock.now < deadline else { return false }
-            }
-            counts.enqueued += 1
-            return true
+        init(connection: DocketConnection, shared: Shared, lines: Lines) {
+            self.connection = connection
+            self.shared = shared
+            self.lines = lines
+            done = connection.eventLoop.makePromise()
         }
-    }
 
-    private func consume(_ client: DocketClient, _ progress: Progress) async throws -> Latencies {
-        var latencies = Latencies()
-        while true {
-            let sent = ContinuousClock.now
-            guard let job = try await client.claim(queues: [queue], wait: .milliseconds(100)) else {
-                let finished = progress.counts.withLock { $0.producersDone == producers && $0.completed == $0.enqueued }
-                if finished { return latencies }
-                continue
-            }
-            latencies.claim.record(microseconds(since: sent))
-            let completing = ContinuousClock.now
-            _ = try await client.complete(job: job.id, version: job.version)
-            latencies.complete.record(microseconds(since: completing))
-            let started = progress.counts.withLock { counts in
-                counts.completed += 1
-                return counts.started.removeValue(forKey: job.id)
-            }
-            // A job left in the queue by an earlier run has no start time of ours.
-            if let started { latencies.cycle.record(microseconds(since: started)) }
+        func produce() -> EventLoopFuture<Latencies> {
+            connection.eventLoop.execute { self.enqueueNext() }
+            return done.futureResult
         }
-    }
 
-    private func microseconds(since start: ContinuousClock.Instant) -> UInt64 {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        return UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        func consume() -> EventLoopFuture<Latencies> {
+            connection.eventLoop.execute { self.claimNext() }
+            return done.futureResult
+        }
+
+        private func enqueueNext() {
+            guard let due = shared.nextEnqueue() else {
+                shared.counts.withLock { $0.producersDone += 1 }
+                done.succeed(latencies)
+                return
+            }
+            if due > .now() {
+                connection.eventLoop.scheduleTask(deadline: due) { self.enqueue() }
+            } else {
+                enqueue()
+            }
+        }
+
+        private func enqueue() {
+            let sent = NIODeadline.now()
+            send(lines.enqueue(sentAt: sent)) { _ in
+                self.latencies.enqueue.record(Self.microseconds(since: sent))
+                self.enqueueNext()
+            }
+        }
+
+        private func claimNext() {
+            let sent = NIODeadline.now()
+            send(lines.claim) { answer in
+                guard let job = answer["job"], let id = job["id"]?.int64, let version = job["version"]?.int64 else {
+                    if self.shared.isDrained { self.done.succeed(self.latencies) } else { self.claimNext() }
+                    return
+                }
+                self.latencies.claim.record(Self.microseconds(since: sent))
+                // A job left in the queue by another run carries no time of ours.
+                let enqueued = Lines.sentAt(job)
+                if let enqueued { self.latencies.pickup.record(Self.microseconds(since: enqueued)) }
+                self.complete(id, version, enqueued: enqueued)
+            }
+        }
+
+        private func complete(_ id: Int64, _ version: Int64, enqueued: NIODeadline?) {
+            let sent = NIODeadline.now()
+            send(lines.complete(job: id, version: version)) { _ in
+                self.latencies.complete.record(Self.microseconds(since: sent))
+                self.shared.counts.withLock { $0.completed += 1 }
+                if let enqueued { self.latencies.cycle.record(Self.microseconds(since: enqueued)) }
+                self.claimNext()
+            }
+        }
+
+        /// Sends a line and hands a successful answer to `next`; a refusal or a lost
+        /// connection ends the run with that error.
+        private func send(_ line: [UInt8], then next: @escaping @Sendable (JSONValue) -> Void) {
+            connection.answer(toLine: line).whenComplete { result in
+                switch result {
+                case .success(let answer) where answer["ok"]?.bool == true: next(answer)
+                case .success(let answer): self.fail("docketd refused a bench request: \(answer)")
+                case .failure(let error): self.done.fail(error)
+                }
+            }
+        }
+
+        private func fail(_ message: String) {
+            done.fail(DocketClientError.invalidResponse(message))
+        }
+
+        private static func microseconds(since start: NIODeadline) -> UInt64 {
+            UInt64(max(0, (NIODeadline.now() - start).nanoseconds / 1000))
+        }
     }
 }
