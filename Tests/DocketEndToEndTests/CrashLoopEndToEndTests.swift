@@ -206,12 +206,11 @@ struct CrashLedger {
         var lost = history.filter { $0.ok == nil }
         unanswered += lost.count
         for event in window {
-            let id = event["job"]?.int ?? 0
-            let version = event["version"]?.int ?? 0
+            let key = "\(event["job"]?.int ?? 0)@\(event["version"]?.int ?? 0)"
             if event["type"] == "lease_expired" && event["peer"] == .null {
                 leaseExpiries += 1
-            } else if let match = acknowledgedHere.first(where: { $0 == "\(id)@\(version)" }) {
-                acknowledgedHere.remove(match)
+            } else if acknowledgedHere.contains(key) {
+                acknowledgedHere.remove(key)
             } else if let cause = lost.firstIndex(where: { $0.couldHaveMade(event) }) {
                 lost.remove(at: cause)
                 appliedUnanswered += 1

