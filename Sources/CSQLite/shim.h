@@ -11,3 +11,6 @@ static inline sqlite3_destructor_type docket_sqlite_transient(void) {
 static inline int docket_sqlite_disable_memory_statistics(void) {
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
+
+// Extended result codes are macro expressions, which Swift does not import.
+static const int DOCKET_SQLITE_IOERR_FSYNC = SQLITE_IOERR_FSYNC;

@@ -245,7 +245,7 @@ enum FuzzInput {
             return (1...limits.maxClaimQueues).contains(claim.queues.count) && claim.queues.allSatisfy(isName)
                 && Set(claim.queues.map { Array($0.utf8) }).count == claim.queues.count
                 && (1...limits.maxLeaseMs).contains(claim.leaseMs) && (0...limits.maxWaitMs).contains(claim.waitMs)
-                && isShort(claim.worker)
+                && claim.worker.map(isName) ?? true
         case .progress(let progress):
             return isFence(progress.fence) && progress.leaseMs.map { (1...limits.maxLeaseMs).contains($0) } ?? true
         case .complete(let complete): return isFence(complete.fence)
@@ -264,7 +264,10 @@ enum FuzzInput {
             }
             return scope && (watch.since ?? 0) >= 0
         case .schedulePut(let put):
-            return isName(put.name) && isName(put.queue) && put.cron.description.utf8.count <= 256
+            // The jobs of its slots, up to the last one a timestamp can hold, get keys a client could send.
+            let lastSlotKey = Schedule.uniqueKey(name: put.name, slot: Timestamp.representable.upperBound)
+            return isName(put.name) && lastSlotKey.utf8.count <= limits.maxNameBytes && isName(put.queue)
+                && put.cron.description.utf8.count <= 256
                 && priorities.contains(put.priority) && (1...limits.maxAttempts).contains(put.maxAttempts) && put.version >= 0
         case .scheduleGet(let name): return isName(name)
         case .scheduleDelete(let delete): return isName(delete.name) && delete.version >= 1

@@ -167,7 +167,7 @@ public struct RequestDecoder: Sendable {
     }
 
     func decodeSchedulePut(_ f: Fields) throws(ProtocolError) -> SchedulePutRequest {
-        let name = try f.name("name")
+        let name = try f.name("name", maxBytes: Schedule.maxNameBytes(keyLimit: limits.maxNameBytes))
         guard let text = try f.optionalString("cron", maxBytes: 256) else { throw .badRequest("field 'cron' is missing") }
         let cron: CronExpression
         do {
@@ -205,7 +205,7 @@ public struct RequestDecoder: Sendable {
         return ClaimRequest(
             queues: queues, leaseMs: try f.optionalInt("lease_ms", in: 1...limits.maxLeaseMs) ?? Defaults.leaseMs,
             waitMs: try f.optionalInt("wait_ms", in: 0...limits.maxWaitMs) ?? 0,
-            worker: try f.optionalString("worker", maxBytes: limits.maxNameBytes))
+            worker: try f.optionalName("worker"))
     }
 }
 
@@ -258,16 +258,18 @@ struct Fields {
         return text
     }
 
-    /// A queue name: 1 to `maxNameBytes` bytes of UTF-8 without control characters.
-    func name(_ key: String) throws(ProtocolError) -> String {
-        guard let name = try optionalName(key) else { throw .badRequest("field '\(prefix)\(key)' is missing") }
+    /// A name (of a queue, worker or schedule): 1 to `maxBytes` bytes of UTF-8 without
+    /// control characters, so it prints on one line of a log or table.
+    func name(_ key: String, maxBytes: Int? = nil) throws(ProtocolError) -> String {
+        guard let name = try optionalName(key, maxBytes: maxBytes) else { throw .badRequest("field '\(prefix)\(key)' is missing") }
         return name
     }
 
-    func optionalName(_ key: String) throws(ProtocolError) -> String? {
-        guard let text = try optionalString(key, maxBytes: limits.maxNameBytes) else { return nil }
-        guard Self.isValidName(text, maxBytes: limits.maxNameBytes) else {
-            throw .badRequest("field '\(prefix)\(key)' must be 1 to \(limits.maxNameBytes) bytes with no control characters")
+    func optionalName(_ key: String, maxBytes: Int? = nil) throws(ProtocolError) -> String? {
+        let maxBytes = maxBytes ?? limits.maxNameBytes
+        guard let text = try optionalString(key, maxBytes: maxBytes) else { return nil }
+        guard Self.isValidName(text, maxBytes: maxBytes) else {
+            throw .badRequest("field '\(prefix)\(key)' must be 1 to \(maxBytes) bytes with no control characters")
         }
         return text
     }

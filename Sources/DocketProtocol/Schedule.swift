@@ -39,6 +39,12 @@ public struct Schedule: Sendable, Equatable {
     public static func uniqueKey(name: String, slot: Int64) -> String {
         "schedule:\(name):\(Timestamp.format(milliseconds: slot))"
     }
+
+    /// The longest name a schedule may be given: its jobs' unique keys must stay within the
+    /// limit a client's `unique_key` has (a slot up to year 9999 is written in 24 bytes).
+    public static func maxNameBytes(keyLimit: Int) -> Int {
+        keyLimit - uniqueKey(name: "", slot: 0).utf8.count
+    }
 }
 
 /// `{"name", "version"}`: what a rejected schedule edit learns about the schedule's present.

@@ -274,7 +274,8 @@ public final class DocketDaemon: Sendable {
     /// A store failure in words for a person at a terminal.
     public static func describe(_ error: StoreError) -> String {
         switch error {
-        case .storage(let message), .incompatibleDatabase(let message), .invalidRequest(let message): return message
+        case .storage(let message), .commitUnsettled(let message), .incompatibleDatabase(let message), .invalidRequest(let message):
+            return message
         default: return error.protocolError.message
         }
     }

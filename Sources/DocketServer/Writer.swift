@@ -108,6 +108,7 @@ public final class Writer: Sendable {
             busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             stallIfFaultInjected()
             let outcome = engine.process(batch, now: clock.now())
+            if case .commitUnsettled(let message)? = outcome.failure { exitUnanswered(message, requests: batch.count) }
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
             if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
@@ -144,6 +145,21 @@ public final class Writer: Sendable {
         lastFailureLog = now
         unloggedFailures = 0
     }
+
+    /// After a failed flush the batch may or may not be in the file (the kernel may have
+    /// written its pages or dropped them), so `internal`, which promises "not applied", could
+    /// be untrue, and a retry would apply the change twice. Exiting leaves the batch
+    /// unanswered, as a crash does, and the next start settles it from the file.
+    private func exitUnanswered(_ message: String, requests: Int) -> Never {
+        logger.critical(
+            "a commit could not be flushed to disk, so whether it was applied is unknown; docketd exits without answering its requests, and its next start settles them from the database file",
+            metadata: ["error": "\(message)", "requests": "\(requests)"])
+        fflush(nil)
+        _exit(Self.unsettledExitStatus)
+    }
+
+    /// EX_IOERR of sysexits.h.
+    public static let unsettledExitStatus: Int32 = 74
 
     /// Sends the answers, one task per event loop for all of that loop's answers: waking a
     /// loop costs more than answering, and a batch often holds many answers for each loop.

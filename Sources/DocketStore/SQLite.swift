@@ -1,5 +1,9 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Process-wide SQLite settings, applied once before the first connection opens.
 private let sqliteConfigured: Void = { _ = docket_sqlite_disable_memory_statistics() }()
 
@@ -32,12 +36,25 @@ final class SQLiteConnection {
         sqlite3_close_v2(handle)
     }
 
+    /// The failure of the call that just returned `code`; call it before anything else, so
+    /// that `errno` is still that call's.
     func error(_ code: Int32) -> StoreError {
-        .storage("\(String(cString: sqlite3_errmsg(handle))) (SQLite error \(code))")
+        // "disk I/O error" alone does not tell a file system gone read-only from a failing
+        // disk or a file made immutable; the errno of the failed system call does. SQLite
+        // keeps it (sqlite3_system_errno) for only some failures, not for a failed commit.
+        let systemError = errno
+        var message = String(cString: sqlite3_errmsg(handle))
+        if [SQLITE_IOERR, SQLITE_CANTOPEN].contains(code & 0xFF), systemError != 0 {
+            message += ": \(String(cString: strerror(systemError)))"
+        }
+        return .storage("\(message) (SQLite error \(code))")
     }
 
     /// The primary result code of the last failed call (SQLITE_NOTADB, SQLITE_FULL, …).
     var lastErrorCode: Int32 { sqlite3_errcode(handle) & 0xFF }
+
+    /// The extended result code of the last failed call (SQLITE_IOERR_FSYNC, …).
+    var lastExtendedErrorCode: Int32 { sqlite3_extended_errcode(handle) }
 
     /// Opens the WAL and shared-memory files, which SQLite otherwise opens at the first read:
     /// a connection made at start-up must not need a new descriptor when they are scarce.

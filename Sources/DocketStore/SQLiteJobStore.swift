@@ -142,7 +142,14 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     @discardableResult
     public func commit() throws(StoreError) -> [JobEvent] {
-        try db.prepare("COMMIT").run()
+        do throws(StoreError) {
+            try db.prepare("COMMIT").run()
+        } catch {
+            // The transaction's pages, its commit mark among them, were in the WAL before the
+            // flush failed; whether they reached the disk decides whether they come back.
+            guard db.lastExtendedErrorCode == DOCKET_SQLITE_IOERR_FSYNC, case .storage(let message) = error else { throw error }
+            throw .commitUnsettled(message)
+        }
         defer { transactionEvents.removeAll(keepingCapacity: true) }
         return transactionEvents
     }

@@ -14,6 +14,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case invalidRequest(String)
     /// SQLite failed; the operation was rolled back.
     case storage(String)
+    /// A commit's flush to disk failed after its pages were written: whether the change is
+    /// in the file, and comes back when the file is next opened, is unknown.
+    case commitUnsettled(String)
     /// The file is not a Docket database, or is one from a newer Docket.
     case incompatibleDatabase(String)
 
@@ -55,6 +58,8 @@ public enum StoreError: Error, Sendable, Equatable {
             return ProtocolError(.badRequest, message)
         case .storage(let message):
             return ProtocolError(.internal, "storage failure, the request was not applied: \(message)")
+        case .commitUnsettled(let message):
+            return ProtocolError(.internal, "storage failure, whether the request was applied is unknown: \(message)")
         case .incompatibleDatabase(let message):
             return ProtocolError(.internal, message)
         }

@@ -27,11 +27,12 @@ final class Daemon: @unchecked Sendable {
         return folder
     }
 
-    /// Starts a daemon and returns once it answers `ping`.
-    init(folder: URL? = nil, arguments: [String] = [], prelude: String? = nil) async throws {
+    /// Starts a daemon and returns once it answers `ping`. The database is in `databaseFolder`
+    /// when given (a file system of a test's own, which the log and socket must not keep busy).
+    init(folder: URL? = nil, databaseFolder: URL? = nil, arguments: [String] = [], prelude: String? = nil) async throws {
         self.folder = try folder ?? Self.makeFolder()
         socketPath = self.folder.appendingPathComponent("d.sock").path
-        databasePath = self.folder.appendingPathComponent("d.db").path
+        databasePath = (databaseFolder ?? self.folder).appendingPathComponent("d.db").path
         extraArguments = arguments
         self.prelude = prelude
         (process, logHandle) = try Self.launch(

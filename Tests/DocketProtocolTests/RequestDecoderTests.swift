@@ -380,6 +380,10 @@ struct RequestDecoderTests {
         (#"{"op":"claim","queue":"q","wait_ms":900001}"#, .badRequest, "'wait_ms'"),
         (#"{"op":"claim","queue":"q","wait_ms":0.5}"#, .badRequest, "'wait_ms'"),
         (#"{"op":"claim","queue":"q","worker":7}"#, .badRequest, "'worker'"),
+        (#"{"op":"claim","queue":"q","worker":""}"#, .badRequest, "'worker'"),
+        (#"{"op":"claim","queue":"q","worker":"agent\n7"}"#, .badRequest, "'worker'"),
+        (#"{"op":"claim","queue":"q","worker":"agent\u001b[31m"}"#, .badRequest, "'worker'"),
+        (#"{"op":"claim","queue":"q","worker":"agent\u007f"}"#, .badRequest, "'worker'"),
         // Fenced ops.
         (#"{"op":"progress","version":1}"#, .badRequest, "'job'"),
         (#"{"op":"progress","job":0,"version":1}"#, .badRequest, "'job'"),
@@ -437,6 +441,30 @@ struct RequestDecoderTests {
         // 255 bytes is fine; bytes, not characters, are counted (128 × "é" = 256 bytes).
         #expect(rejection(prefix + quoted(255) + suffix) == nil)
         #expect(rejection(prefix + quoted(128, "é") + suffix) != nil)
+    }
+
+    /// A schedule's name leaves room for the slot in its jobs' unique key
+    /// (`schedule:<name>:<slot>`), so that key is never longer than a client's may be.
+    @Test func scheduleName_isShortEnoughForItsJobsUniqueKeys() throws {
+        let limit = Schedule.maxNameBytes(keyLimit: Limits.standard.maxNameBytes)
+        #expect(limit == 221)
+        let put = { (name: String) in
+            #"{"op":"schedule_put","name":"# + name + #","cron":"0 6 * * *","queue":"q","version":0}"#
+        }
+        guard case .schedulePut(let accepted) = try operation(put(quoted(limit))) else {
+            Issue.record("schedule_put did not decode as one")
+            return
+        }
+        let latestSlot = try #require(Timestamp.parse("9999-12-31T23:59:00.000Z"))
+        #expect(Schedule.uniqueKey(name: accepted.name, slot: latestSlot).utf8.count == Limits.standard.maxNameBytes)
+        let rejected = try #require(rejection(put(quoted(limit + 1))))
+        #expect(rejected.error.code == .badRequest)
+        #expect(rejected.error.message.contains("'name' must be at most 221 bytes"), "\(rejected.error.message)")
+        // Bytes, not characters: 111 × "é" is 222 bytes.
+        #expect(rejection(put(quoted(111, "é"))) != nil)
+        // A longer name may still be read or deleted, should one have been stored before.
+        #expect(rejection(#"{"op":"schedule_get","name":"# + quoted(255) + "}") == nil)
+        #expect(rejection(#"{"op":"schedule_delete","name":"# + quoted(255) + #","version":1}"#) == nil)
     }
 
     /// A fractional number is rejected with a message saying integers have no fraction or exponent.
