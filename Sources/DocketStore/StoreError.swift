@@ -26,7 +26,7 @@ public enum StoreError: Error, Sendable, Equatable {
     public var isRefusal: Bool {
         switch self {
         case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .invalidRequest: return true
-        case .storage, .incompatibleDatabase: return false
+        case .storage, .commitUnsettled, .incompatibleDatabase: return false
         }
     }
 
