@@ -214,14 +214,22 @@ struct LifecycleTests {
         #expect(counts[1].counts.map(\.state) == [.pending, .running] && counts[1].counts.map(\.count) == [1, 1])
     }
 
-    /// Ids are never reused: after the newest job is purged the next one gets a new id, so an
-    /// old (id, version) pair can never fence a different job.
+    /// Ids and seqs are never reused, also across a restart: after the newest job and its
+    /// events are purged the next job and event get new ones, so an old (id, version) pair
+    /// can never fence a different job and a watcher's `since` never skips a new event.
     @Test func ids_areNeverReused() throws {
         let db = try TemporaryDatabase()
         let newest = try StartingState.completed.make(in: db)
+        let lastSeq = try #require(try db.store.events(ofJob: newest.id).last?.seq)
         #expect(try db.change { store throws(StoreError) in try store.purge(PurgeRequest()) } == 1)
-        let next = try db.enqueue()
-        #expect(next.id == newest.id + 1)
+        #expect(try db.store.latestEventSeq() < lastSeq, "the newest events went with the job")
+        #expect(try db.enqueue().id == newest.id + 1)
+        let reopened = try SQLiteJobStore(path: db.path)
+        try reopened.begin()
+        let afterRestart = try reopened.enqueue(EnqueueRequest(queue: "q"), db.context).job
+        let events = try reopened.commit()
+        #expect(afterRestart.id == newest.id + 2)
+        #expect(events.map(\.seq) == [lastSeq + 2], "one seq went to the enqueue before the restart")
     }
 
     /// A reader on its own connection sees committed changes only.
