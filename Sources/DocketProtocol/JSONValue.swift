@@ -113,8 +113,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 extension String {
     /// Byte-for-byte equality. JSON keys and names are compared this way: `==` treats
     /// canonically equivalent Unicode (é and e + ◌́) as equal, which JSON does not.
-    @inlinable
-    public func hasSameUTF8(as other: String) -> Bool {
+    func hasSameUTF8(as other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
         var mine = self
         var theirs = other

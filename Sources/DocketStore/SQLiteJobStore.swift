@@ -430,7 +430,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let current = try schedule(named: request.name)
         if request.version == 0 {
             if let current { throw .scheduleStale(ScheduleReference(name: current.name, version: current.version), expected: 0) }
-            guard let first = request.cron.next(after: context.now) else { throw .storage("cron never fires") }
+            guard let first = request.cron.next(after: context.now) else {
+                throw .invalidRequest("cron \"\(request.cron)\" has no slot after now, so the schedule would never fire")
+            }
             let insert = try db.prepare(
                 """
                 INSERT INTO schedules (name, cron, queue, payload, priority, max_attempts, paused, version, next_run_at,
