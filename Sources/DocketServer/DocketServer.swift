@@ -188,7 +188,10 @@ public final class DocketDaemon: Sendable {
         for listener in listeners.withLockedValue({ $0 }) { try? listener.close().wait() }
         context.writer.stopAndWait()
         context.readers.shutdown()
-        checkpointer.finish()
+        let checkpoints = checkpointer.finish()
+        logger.info(
+            "WAL checkpoints while serving",
+            metadata: ["checkpoints": "\(checkpoints.checkpoints)", "longest": "\(checkpoints.longest)"])
         let channels = context.channels
         for channel in channels {
             channel.pipeline.handler(type: ConnectionHandler.self).whenSuccess { handler in

@@ -34,6 +34,10 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         // 16 MiB of page cache for the writer (SQLite's default is 2 MiB): with a million
         // jobs the indexes it walks no longer fit in 2 MiB and claims slowed by a third.
         try connection.execute("PRAGMA synchronous = \(synchronous.rawValue.uppercased()); PRAGMA cache_size = -16384")
+        // Under sustained load the writer outruns the checkpoints and the WAL grows (hundreds
+        // of MiB in a minute of saturation); once a checkpoint catches up and the WAL starts
+        // over, this gives the space back instead of keeping the file at its peak for good.
+        try connection.execute("PRAGMA journal_size_limit = \(Self.walSizeLimit)")
     }
 
     /// Refuses a file that is not SQLite, is another application's database, or was written
@@ -64,6 +68,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
                     + "run a newer docketd")
         }
     }
+
+    /// Bytes the WAL file is cut back to when it starts over.
+    public static let walSizeLimit = 64 << 20
 
     /// The schema version this build creates and migrates to.
     public static var latestSchemaVersion: Int64 { Schema.latestVersion }

@@ -19,6 +19,14 @@ public final class WALCheckpointer: @unchecked Sendable {
     // wake-up costs one idle checkpoint at most.
     private nonisolated(unsafe) var stopping = false
     private nonisolated(unsafe) var requested = false
+    /// Checkpoints run and the longest one, for the log at shutdown (written by the
+    /// checkpoint thread, read after it has ended).
+    private nonisolated(unsafe) var statistics = Statistics()
+
+    public struct Statistics: Sendable {
+        public var checkpoints = 0
+        public var longest = Duration.zero
+    }
 
     /// Opens the checkpoint connection and takes over checkpoints from `store`'s commits.
     public init(store: SQLiteJobStore) throws(StoreError) {
@@ -53,14 +61,20 @@ public final class WALCheckpointer: @unchecked Sendable {
                 finished.signal()
                 return
             }
+            let started = ContinuousClock.now
             try? connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            statistics.checkpoints += 1
+            statistics.longest = max(statistics.longest, ContinuousClock.now - started)
         }
     }
 
     /// After the writer has stopped: a last full checkpoint, so the WAL is empty on disk.
-    public func finish() {
+    /// Returns how many checkpoints ran while serving, and the longest.
+    @discardableResult
+    public func finish() -> Statistics {
         stopping = true
         wakeUp.signal()
         finished.wait()
+        return statistics
     }
 }
