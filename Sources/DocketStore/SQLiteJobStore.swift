@@ -331,17 +331,19 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     public func promoteDueJobs(_ context: ChangeContext) throws(StoreError) -> Set<String> {
         // Not a change clients can see (the job was and stays `pending`), so the version stays.
-        // The queues are read first: RETURNING would collect its rows in a temporary B-tree.
-        let due = try db.prepare("SELECT queue FROM jobs WHERE state = 'scheduled' AND run_at <= ?1")
+        // Row by row: one UPDATE over the jobs_delayed range it changes would first collect
+        // the rows in a temporary B-tree, and RETURNING would too.
+        let due = try db.prepare("SELECT id, queue FROM jobs WHERE state = 'scheduled' AND run_at <= ?1")
         due.bind(1, context.now)
-        var queues = Set<String>()
-        while try due.step() { queues.insert(due.text(0)) }
+        var promoted: [(id: Int64, queue: String)] = []
+        while try due.step() { promoted.append((due.int(0), due.text(1))) }
         due.reset()
-        guard !queues.isEmpty else { return queues }
-        let promote = try db.prepare("UPDATE jobs SET state = 'pending' WHERE state = 'scheduled' AND run_at <= ?1")
-        promote.bind(1, context.now)
-        try promote.run()
-        return queues
+        let promote = try db.prepare("UPDATE jobs SET state = 'pending' WHERE id = ?1 AND state = 'scheduled'")
+        for job in promoted {
+            promote.bind(1, job.id)
+            try promote.run()
+        }
+        return Set(promoted.map(\.queue))
     }
 
     public func expireLeases(_ context: ChangeContext) throws(StoreError) -> [Job] {

@@ -70,7 +70,6 @@ public final class WALCheckpointer: @unchecked Sendable {
 
     /// After the writer has stopped: a last full checkpoint, so the WAL is empty on disk.
     /// Returns how many checkpoints ran while serving, and the longest.
-    @discardableResult
     public func finish() -> Statistics {
         stopping = true
         wakeUp.signal()

@@ -51,7 +51,7 @@ final class Daemon: @unchecked Sendable {
     static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (Process, FileHandle) {
         let logURL = folder.appendingPathComponent("docketd.log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()

@@ -43,7 +43,8 @@ struct ResourceFaultEndToEndTests {
     func diskFull_failsCleanlyAndRecovers() async throws {
         let folder = try Daemon.makeFolder("full")
         try Shell.run("mount -t tmpfs -o size=2m tmpfs \(folder.path)")
-        defer { _ = try? Shell.run("umount -l \(folder.path)") }
+        // The daemon may be gone (and its folder emptied) before this runs; the mount point stays.
+        defer { _ = try? Shell.run("umount -l \(folder.path); rmdir \(folder.path)") }
         let daemon = try await Daemon(folder: folder)
         let client = try await daemon.connect()
         var acknowledged: [Int64] = []
@@ -221,7 +222,7 @@ struct ResourceFaultEndToEndTests {
         // The folder is writable by all, so the lock files can be made; the database is not.
         try Shell.run("chmod 1777 \(daemon.folder.path) && chmod 644 \(daemon.databasePath) && rm -f \(daemon.databasePath).lock")
         let result = try Shell.runAllowingFailure(
-            "setpriv --reuid=65534 --regid=65534 --clear-groups \(Daemon.executable.path) --db \(daemon.databasePath) --socket /tmp/dk-ro-\(getpid()).sock 2>&1")
+            "setpriv --reuid=65534 --regid=65534 --clear-groups \(Daemon.executable.path) --db \(daemon.databasePath) --socket \(daemon.folder.path)/ro.sock 2>&1")
         #expect(result.status != 0)
         #expect(result.output.contains("read-only") || result.output.contains("readonly"), "\(result.output)")
     }
