@@ -57,8 +57,7 @@ final class RunningCommand: @unchecked Sendable {
         self.exited = exited
         process.terminationHandler = { _ in continuation.finish() }
         try ProcessLauncher.run(process)
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
+        try PipeIO.writeAndClose(stdin ?? "", to: input.fileHandleForWriting)
     }
 
     deinit {

@@ -78,7 +78,7 @@ final class Daemon: @unchecked Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         try ProcessLauncher.run(process)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, output)
     }

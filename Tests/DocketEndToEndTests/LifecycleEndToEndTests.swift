@@ -154,7 +154,7 @@ enum Shell {
         let pipe = Pipe()
         process.standardOutput = pipe
         try ProcessLauncher.run(process)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw DaemonFailure("`\(command)` exited with \(process.terminationStatus)") }
         return output

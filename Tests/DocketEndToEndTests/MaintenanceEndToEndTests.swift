@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -47,14 +48,14 @@ struct MaintenanceEndToEndTests {
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: daemon.databasePath))
         let size = try handle.seekToEnd()
         try handle.seek(toOffset: size / 2 / 4096 * 4096)
-        handle.write(Data(repeating: 0xA5, count: 4096))
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: 4096))
         try handle.close()
         let damaged = try Daemon.runToExit(["--check", "--db", daemon.databasePath])
         #expect(damaged.status == 1, "\(damaged.output)")
         #expect(damaged.output.contains("damaged") || damaged.output.contains("malformed"))
 
         let header = try FileHandle(forUpdating: URL(fileURLWithPath: daemon.databasePath))
-        header.write(Data(repeating: 0, count: 100))
+        try header.write(contentsOf: Data(repeating: 0, count: 100))
         try header.close()
         let refused = try Daemon.runToExit(["--socket", daemon.socketPath, "--db", daemon.databasePath])
         #expect(refused.status != 0 && refused.output.contains("cannot open the database"))

@@ -238,7 +238,7 @@ extension Shell {
         process.standardOutput = pipe
         process.standardError = pipe
         try ProcessLauncher.run(process)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, output)
     }

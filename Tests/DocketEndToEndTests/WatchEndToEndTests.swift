@@ -143,7 +143,7 @@ struct ShellWatchEndToEndTests {
         _ = try await client.job(["op": "claim", "queue": "shell"])
         _ = try await client.job(["op": "progress", "job": .int(id), "version": 2, "progress": 50])
         _ = try await client.job(["op": "complete", "job": .int(id), "version": 3])
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = PipeIO.readToEnd(output.fileHandleForReading)
         watcher.waitUntilExit()
         let types = text.split(separator: "\n").compactMap { line in
             (try? JSONParser.parse(String(line)))?["event"]?["type"]?.string

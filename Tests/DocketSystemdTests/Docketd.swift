@@ -238,20 +238,19 @@ private func runBlocking(_ arguments: [String], input: String, environment: [Str
     process.standardOutput = stdout
     process.standardError = stderr
     try ProcessLauncher.run(process)
-    stdin.fileHandleForWriting.write(Data(input.utf8))
-    try stdin.fileHandleForWriting.close()
+    try PipeIO.writeAndClose(input, to: stdin.fileHandleForWriting)
     // Drain stderr alongside stdout: a command blocked on a full pipe would never finish.
-    final class Box: @unchecked Sendable { var data = Data() }
+    final class Box: @unchecked Sendable { var text = "" }
     let errors = Box()
     let drained = DispatchSemaphore(value: 0)
     Thread.detachNewThread {
-        errors.data = stderr.fileHandleForReading.readDataToEndOfFile()
+        errors.text = PipeIO.readToEnd(stderr.fileHandleForReading)
         drained.signal()
     }
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    drained.wait()  // orders the write of errors.data before the read below
+    let output = PipeIO.readToEnd(stdout.fileHandleForReading)
+    drained.wait()  // orders the write of errors.text before the read below
     process.waitUntilExit()
     return Finished(
         status: process.terminationStatus, pid: process.processIdentifier,
-        output: String(decoding: output, as: UTF8.self), errors: String(decoding: errors.data, as: UTF8.self))
+        output: output, errors: errors.text)
 }
