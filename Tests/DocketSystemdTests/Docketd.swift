@@ -196,7 +196,9 @@ final class Child: @unchecked Sendable {
         lock.withLock {
             if let status { return status }
             var raw: Int32 = 0
-            guard waitpid(pid, &raw, options) == pid else { return nil }
+            var reaped = waitpid(pid, &raw, options)
+            while reaped < 0, errno == EINTR { reaped = waitpid(pid, &raw, options) }  // a child of another test exited
+            guard reaped == pid else { return nil }
             let signal = raw & 0x7f
             status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
             return status
