@@ -350,11 +350,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .fetch(let after):
             let scope = watch.scope
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let fetching = NIOLoopBound(watch, eventLoop: context.eventLoop)
             server.readers.run(on: context.eventLoop) { reader throws(StoreError) in
                 try reader.events(after: after, scope: scope, limit: WatchStream.pageSize)
             }.whenComplete { result in
                 let handler = bound.value
-                guard let current = handler.watch, current === watch else { return }
+                // The watch may have ended, or been replaced, while the page was read.
+                guard let current = handler.watch, current === fetching.value else { return }
                 switch result {
                 case .success(let page):
                     handler.perform(current.replayed(page))

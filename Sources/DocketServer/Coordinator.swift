@@ -48,7 +48,7 @@ public final class Coordinator {
     }
 
     /// An answer ready to be sent once the batch has committed.
-    public struct Completion {
+    public struct Completion: Sendable {
         public var respond: @Sendable (Reply) -> Void
         public var eventLoop: (any EventLoop)?
         public var reply: Reply

@@ -72,8 +72,12 @@ public final class DocketDaemon: Sendable {
         }
         let store: SQLiteJobStore
         let readers: [any JobReader]
+        let wal: WALFlush?
         do {
-            store = try SQLiteJobStore(path: configuration.databasePath, synchronous: configuration.synchronous)
+            // The writer's commits do not wait for the disk; with `--sync full` the flusher
+            // makes each one durable before it is answered (see Flusher).
+            store = try SQLiteJobStore(path: configuration.databasePath, synchronous: .normal)
+            wal = configuration.synchronous == .full ? try WALFlush(store: store) : nil
             readers = try (0..<2).map { _ throws(StoreError) in try store.makeReader() }
             checkpointer = try WALCheckpointer(store: store)
         } catch {
@@ -81,10 +85,10 @@ public final class DocketDaemon: Sendable {
         }
         let hub = EventHub()
         let writer = Writer(
-            coordinator: Coordinator(store: store, retention: configuration.retention), clock: clock, logger: logger, hub: hub,
-            stallAfterMs: configuration.stallWriterAfterMs)
+            coordinator: Coordinator(store: store, retention: configuration.retention), clock: clock, logger: logger, wal: wal,
+            hub: hub, stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
-            writer: writer, hub: hub, readers: ReaderPool(readers: readers),
+            writer: writer, hub: hub, readers: ReaderPool(readers: readers, flusher: writer.flusher),
             info: ServerInfo(version: Self.version, limits: configuration.limits),
             databasePath: configuration.databasePath, access: configuration.access, clock: clock,
             logger: logger)

@@ -5,7 +5,8 @@ import NIOCore
 import NIOPosix
 
 /// Runs read-only requests (`get`, `list`, `stats`) on their own threads and connections, so
-/// they see the last commit and never queue behind the writer.
+/// they see the last commit and never queue behind the writer. An answer waits, if it must,
+/// until what the read could have seen is on disk (see `Flusher`).
 final class ReaderPool: Sendable {
     /// A reader connection; used by one thread at a time, handed over under the pool's lock.
     private final class Handle: @unchecked Sendable {
@@ -15,9 +16,11 @@ final class ReaderPool: Sendable {
 
     private let threads: NIOThreadPool
     private let idle: NIOLockedValueBox<[Handle]>
+    private let flusher: Flusher
 
     /// One thread per reader connection; the connections are opened by the caller up front.
-    init(readers: [any JobReader]) {
+    init(readers: [any JobReader], flusher: Flusher) {
+        self.flusher = flusher
         threads = NIOThreadPool(numberOfThreads: readers.count)
         idle = NIOLockedValueBox(readers.map(Handle.init))
         threads.start()
@@ -32,6 +35,8 @@ final class ReaderPool: Sendable {
             let handle = idle.withLockedValue { $0.removeLast() }
             defer { idle.withLockedValue { $0.append(handle) } }
             return try body(handle.reader)
+        }.flatMap { [flusher] result in
+            flusher.afterDurable(on: eventLoop).map { result }
         }
     }
 

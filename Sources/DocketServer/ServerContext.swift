@@ -61,7 +61,8 @@ final class ServerContext: Sendable {
     var channels: [any Channel] { openChannels.withLockedValue { Array($0.values) } }
 
     /// Copies the database on a thread pool thread: a large copy takes a while, and neither
-    /// the writer nor the readers should wait for it.
+    /// the writer nor the readers should wait for it. Like a read, the answer waits until
+    /// what the copy holds is on disk in the original too.
     func backup(to destination: String, on eventLoop: any EventLoop) -> EventLoopFuture<Reply> {
         let source = databasePath
         return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
@@ -73,6 +74,8 @@ final class ServerContext: Sendable {
             } catch {
                 return .failure(error.protocolError)
             }
+        }.flatMap { [writer] reply in
+            writer.flusher.afterDurable(on: eventLoop).map { reply }
         }
     }
 }

@@ -12,9 +12,10 @@ import Synchronization
 /// The one thread that owns the write connection (never an event loop, never the
 /// cooperative pool).
 ///
-/// Group commit falls out of the loop: while one batch commits (its fsync is most of the
-/// cost), new requests pile up in the inbox and all of them form the next batch, one
-/// transaction and one fsync for all. The same loop sleeps until the earliest deadline (a
+/// Group commit falls out of the loop: while one batch runs, new requests pile up in the
+/// inbox and all of them form the next batch, one transaction for all. The commit does not
+/// wait for the disk: the `Flusher` makes it durable and only then lets its answers out,
+/// while this thread already runs the next batch. The same loop sleeps until the earliest deadline (a
 /// delayed job, a lease, a claim's wait) when there is nothing to do: one timer, no polling.
 public final class Writer: Sendable {
     private struct State {
@@ -41,14 +42,17 @@ public final class Writer: Sendable {
     // The coordinator is confined to the writer thread; nothing else touches it.
     private nonisolated(unsafe) let engine: Coordinator
 
-    /// Where committed events go (to `watch` connections).
-    private let hub: EventHub
+    /// Where committed batches go to be made durable and answered.
+    let flusher: Flusher
 
+    /// `wal` flushes each commit to disk before its answers go out; nil sends them at once
+    /// (`--sync normal`). Committed events go to `hub`, for `watch` connections.
     public init(
-        coordinator: Coordinator, clock: any WallClock, logger: Logger, hub: EventHub = EventHub(), stallAfterMs: UInt64? = nil
+        coordinator: Coordinator, clock: any WallClock, logger: Logger, wal: WALFlush?, hub: EventHub = EventHub(),
+        stallAfterMs: UInt64? = nil
     ) {
         self.engine = coordinator
-        self.hub = hub
+        self.flusher = Flusher(wal: wal, hub: hub, logger: logger)
         self.stallAfterMs = stallAfterMs
         self.clock = clock
         self.logger = logger
@@ -57,12 +61,13 @@ public final class Writer: Sendable {
     public var waitingClaims: Int { waiting.load(ordering: .relaxed) }
     public var committedBatches: Int { batches.load(ordering: .relaxed) }
 
-    /// False when the writer has spent more than `limit` inside one batch: a wedged disk or
-    /// a stuck lock, which systemd should answer by restarting the daemon.
+    /// False when the writer has spent more than `limit` inside one batch, or a flush has
+    /// taken that long: a wedged disk or a stuck lock, which systemd should answer by
+    /// restarting the daemon.
     public func isMakingProgress(limit: TimeAmount) -> Bool {
         let since = busySince.load(ordering: .relaxed)
-        guard since != 0 else { return true }
-        return Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds
+        guard since == 0 || Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds else { return false }
+        return flusher.isMakingProgress(limit: limit)
     }
 
     /// Starts the writer thread.
@@ -70,7 +75,7 @@ public final class Writer: Sendable {
         startThread(name: "docket-writer") { [self] in run() }
     }
 
-    /// Queues a change; its `respond` is called after the change has committed. Once the
+    /// Queues a change; its `respond` is called once the change is committed and on disk. Once the
     /// writer is stopping, the answer is `shutting_down` at once.
     public func submit(_ command: WriteCommand) {
         // nil: refused (stopping); true: the inbox was empty, so the writer may be asleep.
@@ -107,15 +112,16 @@ public final class Writer: Sendable {
             }
             busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             stallIfFaultInjected()
+            flusher.beginBatch()
             let outcome = engine.process(batch, now: clock.now())
-            if case .commitUnsettled(let message)? = outcome.failure { exitUnanswered(message, requests: batch.count) }
+            if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
             if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
-            deliver(outcome.completions)
-            if !outcome.events.isEmpty { hub.publish(outcome.events) }
+            flusher.hand(outcome.completions, events: outcome.events)
             if stopping {
-                deliver(engine.releaseAllWaiters())
+                flusher.hand(engine.releaseAllWaiters(), events: [])
+                flusher.finish()
                 waiting.store(0, ordering: .relaxed)
                 logger.info("writer stopped", metadata: ["batches": "\(committedBatches)"])
                 finished.signal()
@@ -150,33 +156,16 @@ public final class Writer: Sendable {
     /// written its pages or dropped them), so `internal`, which promises "not applied", could
     /// be untrue, and a retry would apply the change twice. Exiting leaves the batch
     /// unanswered, as a crash does, and the next start settles it from the file.
-    private func exitUnanswered(_ message: String, requests: Int) -> Never {
+    static func exitUnanswered(_ message: String, logger: Logger) -> Never {
         logger.critical(
             "a commit could not be flushed to disk, so whether it was applied is unknown; docketd exits without answering its requests, and its next start settles them from the database file",
-            metadata: ["error": "\(message)", "requests": "\(requests)"])
+            metadata: ["error": "\(message)"])
         fflush(nil)
         _exit(Self.unsettledExitStatus)
     }
 
     /// EX_IOERR of sysexits.h.
     public static let unsettledExitStatus: Int32 = 74
-
-    /// Sends the answers, one task per event loop for all of that loop's answers: waking a
-    /// loop costs more than answering, and a batch often holds many answers for each loop.
-    private func deliver(_ completions: [Coordinator.Completion]) {
-        var byLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [Coordinator.Completion])] = [:]
-        for completion in completions {
-            guard let loop = completion.eventLoop else {
-                completion.respond(completion.reply)
-                continue
-            }
-            byLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append(completion)
-        }
-        for (loop, group) in byLoop.values {
-            let answers = group
-            loop.execute { for completion in answers { completion.respond(completion.reply) } }
-        }
-    }
 
     private func stallIfFaultInjected() {
         guard let stallAfterMs, DispatchTime.now().uptimeNanoseconds - startedAt > stallAfterMs * 1_000_000 else { return }

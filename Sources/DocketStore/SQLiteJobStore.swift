@@ -14,6 +14,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     public let path: String
     /// Events stored by the open transaction, handed out by `commit`.
     private var transactionEvents: [JobEvent] = []
+    /// Called after each commit that wrote to the WAL, with the WAL's size in pages.
+    private var walCommitObservers: [(Int32) -> Void] = []
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
@@ -67,6 +69,22 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
                 "\(path) has schema version \(version), newer than this docketd knows (\(Schema.latestVersion)); "
                     + "run a newer docketd")
         }
+    }
+
+    /// Calls `observer` on the writer's thread after every commit that wrote to the WAL (a
+    /// commit that changed nothing writes nothing), with the WAL's size in pages then.
+    public func onWALCommit(_ observer: @escaping (Int32) -> Void) {
+        if walCommitObservers.isEmpty {
+            sqlite3_wal_hook(
+                db.handle,
+                { context, _, _, pages in
+                    for observer in Unmanaged<SQLiteJobStore>.fromOpaque(context!).takeUnretainedValue().walCommitObservers {
+                        observer(pages)
+                    }
+                    return SQLITE_OK
+                }, Unmanaged.passUnretained(self).toOpaque())
+        }
+        walCommitObservers.append(observer)
     }
 
     /// Bytes the WAL file is cut back to when it starts over.

@@ -31,16 +31,13 @@ public final class WALCheckpointer: @unchecked Sendable {
     /// Opens the checkpoint connection and takes over checkpoints from `store`'s commits.
     public init(store: SQLiteJobStore) throws(StoreError) {
         connection = try SQLiteConnection(path: store.path)
+        // FULL whatever the writer uses: the WAL is synced before it is copied and the
+        // database after, so the WAL never starts over on pages that are not yet on disk.
+        try connection.execute("PRAGMA synchronous = FULL")
         try connection.openFilesNow()
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        sqlite3_wal_hook(
-            store.db.handle,
-            { context, _, _, pages in
-                if pages >= WALCheckpointer.thresholdPages, let context {
-                    Unmanaged<WALCheckpointer>.fromOpaque(context).takeUnretainedValue().request()
-                }
-                return SQLITE_OK
-            }, context)
+        store.onWALCommit { [self] pages in
+            if pages >= Self.thresholdPages { request() }
+        }
         let thread = DispatchQueue(label: "docket-checkpoint")
         thread.async { self.run() }
     }

@@ -1,0 +1,149 @@
+import Dispatch
+import DocketProtocol
+import DocketStore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Lets a committed batch's answers and events out once the batch is on disk, on a thread
+/// of its own.
+///
+/// The writer commits without an fsync and hands each batch here. While this thread flushes
+/// the WAL, the writer already runs the next batch, and one flush covers every batch handed
+/// over before it started, so the fsync, the larger part of a commit, is off the writer's
+/// path. Batches come out in the order they were committed.
+///
+/// Reads take part too: a reader connection sees a commit as soon as it is made, so a read
+/// is answered only once every batch the writer had begun by the end of the read is durable.
+/// Nobody is ever shown a change that a power loss could still take back.
+final class Flusher: Sendable {
+    private struct State {
+        var pending: [(completions: [Coordinator.Completion], events: [JobEvent])] = []
+        /// The last batch handed over, and the last one known to be on disk.
+        var handed: UInt64 = 0
+        var durable: UInt64 = 0
+        /// Reads waiting for a batch to become durable, with the batch each waits for.
+        var reads: [(batch: UInt64, promise: EventLoopPromise<Void>)] = []
+        var stopping = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    /// Batches the writer has begun; a read's snapshot can show at most these.
+    private let begun = Atomic<UInt64>(0)
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    /// nil with `--sync normal`: answers go out as soon as the batch is handed over.
+    private let wal: WALFlush?
+    private let hub: EventHub
+    private let logger: Logger
+    /// When the flush in progress started (monotonic ns), 0 while idle.
+    private let busySince = Atomic<UInt64>(0)
+
+    init(wal: WALFlush?, hub: EventHub, logger: Logger) {
+        self.wal = wal
+        self.hub = hub
+        self.logger = logger
+        startThread(name: "docket-flusher") { [self] in run() }
+    }
+
+    /// Called by the writer before it starts a batch's transaction.
+    func beginBatch() {
+        begun.add(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// Called by the writer once the batch it began last has committed (or rolled back).
+    func hand(_ completions: [Coordinator.Completion], events: [JobEvent]) {
+        let batch = begun.load(ordering: .sequentiallyConsistent)
+        let wasIdle = state.withLockedValue { state -> Bool in
+            state.pending.append((completions, events))
+            state.handed = batch
+            return state.pending.count == 1
+        }
+        if wasIdle { wakeUp.signal() }
+    }
+
+    /// Succeeds once everything a read that has just finished could have seen is on disk.
+    func afterDurable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let batch = begun.load(ordering: .sequentiallyConsistent)
+        let promise = state.withLockedValue { state -> EventLoopPromise<Void>? in
+            guard state.durable < batch else { return nil }
+            let promise = eventLoop.makePromise(of: Void.self)
+            state.reads.append((batch, promise))
+            return promise
+        }
+        return promise?.futureResult ?? eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// False when one flush has taken longer than `limit`: a disk that no longer answers.
+    func isMakingProgress(limit: TimeAmount) -> Bool {
+        let since = busySince.load(ordering: .relaxed)
+        guard since != 0 else { return true }
+        return Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds
+    }
+
+    /// Flushes and answers what was handed over, then ends the thread. The writer has stopped.
+    func finish() {
+        state.withLockedValue { $0.stopping = true }
+        wakeUp.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        while true {
+            wakeUp.wait()
+            let (batches, upTo, stopping) = state.withLockedValue { state in
+                defer { state.pending.removeAll(keepingCapacity: true) }
+                return (state.pending, state.handed, state.stopping)
+            }
+            if !batches.isEmpty { flush() }
+            let reads = state.withLockedValue { state in
+                state.durable = upTo
+                let ready = state.reads.filter { $0.batch <= upTo }
+                state.reads.removeAll { $0.batch <= upTo }
+                return ready
+            }
+            for batch in batches {
+                deliver(batch.completions)
+                if !batch.events.isEmpty { hub.publish(batch.events) }
+            }
+            for read in reads { read.promise.succeed() }
+            if stopping {
+                finished.signal()
+                return
+            }
+        }
+    }
+
+    private func flush() {
+        guard let wal else { return }
+        busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        defer { busySince.store(0, ordering: .relaxed) }
+        do {
+            try wal.flush()
+        } catch {
+            Writer.exitUnanswered(error.protocolError.message, logger: logger)
+        }
+    }
+
+    /// Sends the answers, one task per event loop for all of that loop's answers: waking a
+    /// loop costs more than answering, and a batch often holds many answers for each loop.
+    private func deliver(_ completions: [Coordinator.Completion]) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [Coordinator.Completion])] = [:]
+        for completion in completions {
+            guard let loop = completion.eventLoop else {
+                completion.respond(completion.reply)
+                continue
+            }
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append(completion)
+        }
+        for (loop, group) in byLoop.values {
+            let answers = group
+            loop.execute { for completion in answers { completion.respond(completion.reply) } }
+        }
+    }
+}
