@@ -89,7 +89,8 @@ public struct JSONParser {
             // Duplicates are sought by a scan of `members` only while the object is small, then in
             // a set: scanning alone cost an object of n keys n²/2 comparisons, and one 1 MiB line
             // of short keys held an event loop for minutes (found by feeding the fuzz target a
-            // 64 KiB line of distinct keys, which took over a second).
+            // 64 KiB line of distinct keys, which took over a second). A job has 17 keys: below
+            // 32 the scan is cheaper than hashing them all.
             var keys = Set<ByteExactKey>()
             skipWhitespace()
             if current == UInt8(ascii: "}") {
@@ -101,7 +102,7 @@ public struct JSONParser {
                 guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
                 let key = try parseString()
                 let isDuplicate: Bool
-                if members.count < 16 {
+                if members.count < 32 {
                     isDuplicate = members.contains { $0.key.hasSameUTF8(as: key) }
                 } else {
                     if keys.isEmpty { keys = Set(members.lazy.map { ByteExactKey($0.key) }) }
@@ -133,7 +134,8 @@ public struct JSONParser {
             static func == (lhs: Self, rhs: Self) -> Bool { lhs.text.hasSameUTF8(as: rhs.text) }
 
             func hash(into hasher: inout Hasher) {
-                for byte in text.utf8 { hasher.combine(byte) }
+                var text = text
+                text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
             }
         }
 
