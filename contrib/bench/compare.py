@@ -6,13 +6,15 @@ complete (delete / LREM) them, every request waiting for its answer, each client
 Unix-socket connection, all in one asyncio process. Reported: completed enqueue -> claim ->
 complete cycles per second, and the server's CPU time per cycle (from /proc/PID/stat).
 
-    contrib/bench/compare.py --seconds 10 --clients 32            # all three
+    contrib/bench/compare.py --seconds 10 --clients 32            # all of them
     contrib/bench/compare.py --only docket --docketd .build/release/docketd
 
 The generator is one Python process; past roughly 15,000 cycles/s it is the bottleneck, so
-use `docket bench` (Swift, many connections) to find docketd's own limit.
+docketd is also driven by `docket bench` (Swift, the same workload chained on event loops),
+the "docket-bench" row. Runs are interleaved (run 1 of every server, then run 2, ...), so
+a machine that speeds up or slows down during the comparison favours none of them.
 """
-import argparse, asyncio, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, asyncio, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -63,6 +65,26 @@ class Docket:
             return False
         done = json.loads(await call(b'{"op":"complete","job":%d,"version":%d}\n' % (job["id"], job["version"])))
         return done.get("ok", False)
+
+
+class DocketBench(Docket):
+    """docketd driven by `docket bench` instead of the Python generator."""
+    name = "docketd (synchronous=FULL), driven by docket bench"
+
+    def __init__(self, args, folder):
+        super().__init__(args, folder)
+        self.bench = args.docket
+
+    def run(self, clients, seconds):
+        """Runs `docket bench` to the end (its producers stop after `seconds`, then the backlog
+        drains) and returns its cycles per second."""
+        output = subprocess.run(
+            [self.bench, "bench", "--producers", str(clients), "--consumers", str(clients), "--duration", f"{round(seconds * 1000)}ms"],
+            env=dict(os.environ, DOCKET_SOCKET=self.sock), capture_output=True, text=True, check=True).stdout
+        found = re.search(r"(\d+) cycles in [\d.]+ s: (\d+) cycles/s", output)
+        if not found:
+            raise SystemExit(f"unexpected docket bench output:\n{output}")
+        return int(found.group(1)), float(found.group(2))
 
 
 class Beanstalk:
@@ -130,6 +152,10 @@ class Redis:
 
 async def measure(server, clients, seconds):
     await wait_for_socket(server.sock)
+    if isinstance(server, DocketBench):
+        cpu_before = cpu_seconds(server.proc.pid)
+        cycles, rate = await asyncio.to_thread(server.run, clients, seconds)
+        return rate, (cpu_seconds(server.proc.pid) - cpu_before) / max(cycles, 1) * 1e6
     stop = time.monotonic() + seconds
     cycles = 0
 
@@ -160,33 +186,47 @@ def main():
                         help="producers and consumers each (default: 8 32)")
     parser.add_argument("--runs", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument("--docketd", default=".build/release/docketd")
-    parser.add_argument("--only", choices=["docket", "beanstalkd", "beanstalkd-f0", "redis"], nargs="+")
+    parser.add_argument("--docket", default=".build/release/docket", help="the docket CLI, for the docket-bench row")
+    parser.add_argument("--only", choices=["docket-bench", "docket", "beanstalkd", "beanstalkd-f0", "redis"], nargs="+")
     args = parser.parse_args()
     makers = {
+        "docket-bench": lambda folder: DocketBench(args, folder),
         "docket": lambda folder: Docket(args, folder),
         "beanstalkd-f0": lambda folder: Beanstalk(args, folder, durable=True),
         "redis": lambda folder: Redis(args, folder),
         "beanstalkd": lambda folder: Beanstalk(args, folder, durable=False),
     }
-    print(f"| server | clients | cycles/s (median of {args.runs}) | server CPU µs/cycle |")
-    print("|---|---:|---:|---:|")
-    for key, make in makers.items():
-        if args.only and key not in args.only:
-            continue
-        for clients in args.clients:
-            results = []
-            for _ in range(args.runs):
+    chosen = [key for key in makers if not args.only or key in args.only]
+    results = {(key, clients): [] for key in chosen for clients in args.clients}
+    names = {}
+    for clients in args.clients:
+        for _ in range(args.runs):
+            for key in chosen:
                 folder = tempfile.mkdtemp(prefix="dkbench-", dir="/tmp")
-                server = make(folder)
+                server = makers[key](folder)
+                names[key] = server.name
                 try:
-                    results.append(asyncio.run(measure(server, clients, args.seconds)))
+                    results[(key, clients)].append(asyncio.run(measure(server, clients, args.seconds)))
                 finally:
                     server.proc.send_signal(signal.SIGTERM)
                     server.proc.wait()
                     shutil.rmtree(folder, ignore_errors=True)
-            results.sort()
-            rate, cpu = results[len(results) // 2]
-            print(f"| {server.name} | {clients}+{clients} | {rate:,.0f} | {cpu:,.0f} |", flush=True)
+    print(f"| server | clients | cycles/s (runs) | median | server CPU µs/cycle |")
+    print("|---|---:|---:|---:|---:|")
+    medians = {}
+    for key in chosen:
+        for clients in args.clients:
+            runs = results[(key, clients)]
+            rate, cpu = sorted(runs)[len(runs) // 2]
+            medians[(key, clients)] = rate
+            each = " · ".join(f"{r:,.0f}" for r, _ in runs)
+            print(f"| {names[key]} | {clients}+{clients} | {each} | {rate:,.0f} | {cpu:,.0f} |", flush=True)
+    for clients in args.clients:
+        if ("docket-bench", clients) in medians:
+            ours = medians[("docket-bench", clients)]
+            ratios = [f"{ours / medians[(key, clients)]:.2f}× {names[key]}"
+                      for key in chosen if key not in ("docket-bench", "docket")]
+            print(f"\n{clients}+{clients}, docket bench: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
