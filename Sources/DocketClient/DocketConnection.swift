@@ -64,11 +64,29 @@ public final class DocketConnection: Sendable {
     /// ``eventLoop``. For callers that chain requests on the loop without a task switch per
     /// answer (`docket bench`, whose own CPU would otherwise crowd the daemon it measures).
     public func answer(toLine line: [UInt8]) -> EventLoopFuture<JSONValue> {
-        let promise = channel.eventLoop.makePromise(of: JSONValue.self)
+        answerLine(toLine: line).flatMapThrowing { line in
+            guard let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256), case .object = value else {
+                throw DocketClientError.invalidResponse(String(buffer: line))
+            }
+            return value
+        }
+    }
+
+    /// Like ``answer(toLine:)``, but the answer line is left as received (without its
+    /// newline), for callers that need little of it: parsing a whole job costs more than the
+    /// rest of a round trip on the client's side.
+    public func answerLine(toLine line: [UInt8]) -> EventLoopFuture<ByteBuffer> {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         var bytes = line
         bytes.append(UInt8(ascii: "\n"))
         channel.writeAndFlush(ResponseHandler.Outbound(bytes: bytes, answer: promise)).cascadeFailure(to: promise)
         return promise.futureResult
+    }
+
+    /// Whether an answer line says `"ok": true`. The daemon writes `ok` first in every
+    /// answer (the contract fixes the order of members), so this reads eleven bytes.
+    public static func isSuccess(_ line: ByteBuffer) -> Bool {
+        line.readableBytesView.starts(with: ResponseHandler.successPrefix)
     }
 
     /// The loop this connection's answers arrive on.
@@ -95,10 +113,13 @@ final class ResponseHandler: ChannelDuplexHandler {
 
     struct Outbound {
         var bytes: [UInt8]
-        var answer: EventLoopPromise<JSONValue>
+        var answer: EventLoopPromise<ByteBuffer>
     }
 
-    private var waiting = CircularBuffer<EventLoopPromise<JSONValue>>()
+    static let answerPrefix = Array(#"{"ok":"#.utf8)
+    static let successPrefix = Array(#"{"ok":true"#.utf8)
+
+    private var waiting = CircularBuffer<EventLoopPromise<ByteBuffer>>()
     private var buffer: ByteBuffer?
     private var scanned = 0
     private let onUnrequested: (@Sendable (JSONValue) -> Void)?
@@ -131,19 +152,20 @@ final class ResponseHandler: ChannelDuplexHandler {
     }
 
     private func deliver(_ line: ByteBuffer) {
-        let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
-        // The contract marks event lines by an `event` member and no `ok`, so they cannot be
-        // taken for the answer the oldest request is waiting for.
-        let isEvent = value?["ok"] == nil && value?["event"] != nil
-        guard !isEvent, let answer = waiting.popFirst() else {
-            if let value { onUnrequested?(value) }
+        // An answer starts with its `ok` member; only other lines are parsed here, to tell an
+        // event line (an `event` member and no `ok`, by the contract) from a malformed answer.
+        if !line.readableBytesView.starts(with: Self.answerPrefix) {
+            let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
+            if let value, value["ok"] == nil, value["event"] != nil || waiting.isEmpty {
+                onUnrequested?(value)
+                return
+            }
+        }
+        guard let answer = waiting.popFirst() else {
+            if let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256) { onUnrequested?(value) }
             return
         }
-        if let value, case .object = value {
-            answer.succeed(value)
-        } else {
-            answer.fail(DocketClientError.invalidResponse(String(buffer: line)))
-        }
+        answer.succeed(line)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -192,7 +192,7 @@ struct BenchRun {
 
         private func enqueue() {
             let sent = NIODeadline.now()
-            send(lines.enqueue(sentAt: sent)) { _ in
+            expectSuccess(lines.enqueue(sentAt: sent)) {
                 self.latencies.enqueue.record(Self.microseconds(since: sent))
                 self.enqueueNext()
             }
@@ -215,11 +215,24 @@ struct BenchRun {
 
         private func complete(_ id: Int64, _ version: Int64, enqueued: NIODeadline?) {
             let sent = NIODeadline.now()
-            send(lines.complete(job: id, version: version)) { _ in
+            expectSuccess(lines.complete(job: id, version: version)) {
                 self.latencies.complete.record(Self.microseconds(since: sent))
                 self.shared.counts.withLock { $0.completed += 1 }
                 if let enqueued { self.latencies.cycle.record(Self.microseconds(since: enqueued)) }
                 self.claimNext()
+            }
+        }
+
+        /// Sends a line and calls `next` once it succeeded, without parsing the answer (the job
+        /// in it is not needed, and parsing it cost the bench as much CPU as the rest of the
+        /// round trip); a refusal or a lost connection ends the run with that error.
+        private func expectSuccess(_ line: [UInt8], then next: @escaping @Sendable () -> Void) {
+            connection.answerLine(toLine: line).whenComplete { result in
+                switch result {
+                case .success(let answer) where DocketConnection.isSuccess(answer): next()
+                case .success(let answer): self.fail("docketd refused a bench request: \(String(buffer: answer))")
+                case .failure(let error): self.done.fail(error)
+                }
             }
         }
 
