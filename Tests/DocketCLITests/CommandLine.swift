@@ -38,7 +38,7 @@ struct CommandLine {
 
 /// A `docket` process started by a test.
 final class RunningCommand: @unchecked Sendable {
-    let process = Process()
+    let process = SpawnedProcess()
     private let folder: URL
     private let exited: AsyncStream<Void>
 
@@ -56,7 +56,7 @@ final class RunningCommand: @unchecked Sendable {
         let (exited, continuation) = AsyncStream<Void>.makeStream()
         self.exited = exited
         process.terminationHandler = { _ in continuation.finish() }
-        try ProcessLauncher.run(process)
+        try process.run()
         try PipeIO.writeAndClose(stdin ?? "", to: input.fileHandleForWriting)
     }
 

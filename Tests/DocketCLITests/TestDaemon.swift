@@ -8,7 +8,7 @@ final class TestDaemon: @unchecked Sendable {
     let folder: URL
     let socketPath: String
     let databasePath: String
-    private(set) var process: Process
+    private(set) var process: SpawnedProcess
 
     /// The folder `swift test` built the executables into, next to this test bundle.
     static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -20,7 +20,7 @@ final class TestDaemon: @unchecked Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         socketPath = folder.appendingPathComponent("d.sock").path
         databasePath = folder.appendingPathComponent("d.db").path
-        process = Process()
+        process = SpawnedProcess()
         try start()
     }
 
@@ -37,12 +37,12 @@ final class TestDaemon: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
-        process = Process()
+        process = SpawnedProcess()
         process.executableURL = Self.binaries.appendingPathComponent("docketd")
         process.arguments = ["--socket", socketPath, "--db", databasePath]
         process.standardOutput = handle
         process.standardError = handle
-        try ProcessLauncher.run(process)
+        try process.run()
     }
 
     func waitUntilServing() async throws {

@@ -11,7 +11,7 @@ final class Daemon: @unchecked Sendable {
     let extraArguments: [String]
     /// A shell line run before docketd (`ulimit -n 64`, say); docketd then replaces the shell.
     let prelude: String?
-    private(set) var process: Process
+    private(set) var process: SpawnedProcess
     private var logHandle: FileHandle
 
     /// The `docketd` that `swift test` built, next to this test bundle.
@@ -48,14 +48,14 @@ final class Daemon: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (Process, FileHandle) {
+    static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (SpawnedProcess, FileHandle) {
         let logURL = folder.appendingPathComponent("docketd.log")
         if !FileManager.default.fileExists(atPath: logURL.path) {
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logURL)
         log.seekToEndOfFile()
-        let process = Process()
+        let process = SpawnedProcess()
         if let prelude {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", prelude + "; exec \"$0\" \"$@\"", executable.path] + arguments
@@ -65,19 +65,19 @@ final class Daemon: @unchecked Sendable {
         }
         process.standardOutput = log
         process.standardError = log
-        try ProcessLauncher.run(process)
+        try process.run()
         return (process, log)
     }
 
     /// Runs `docketd` with these arguments to the end (for start-up failures).
     static func runToExit(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = executable
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, output)

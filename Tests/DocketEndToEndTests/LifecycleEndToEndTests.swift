@@ -148,12 +148,12 @@ enum Shell {
     /// Runs a shell command and returns its standard output; throws on a non-zero exit.
     @discardableResult
     static func run(_ command: String) throws -> String {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw DaemonFailure("`\(command)` exited with \(process.terminationStatus)") }

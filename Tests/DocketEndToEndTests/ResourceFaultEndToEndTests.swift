@@ -231,13 +231,13 @@ struct ResourceFaultEndToEndTests {
 extension Shell {
     /// Runs a shell command and returns its status and combined output.
     static func runAllowingFailure(_ command: String) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, output)

@@ -134,12 +134,12 @@ struct ShellWatchEndToEndTests {
         let daemon = try await Daemon()
         let client = try await daemon.connect()
         let id = try #require(try await client.job(["op": "enqueue", "queue": "shell"])["id"]?.int)
-        let watcher = Process()
+        let watcher = SpawnedProcess()
         watcher.executableURL = URL(fileURLWithPath: "/bin/sh")
         watcher.arguments = ["-c", "echo '{\"op\":\"watch\",\"job\":\(id),\"since\":0}' | socat -t 30 - UNIX-CONNECT:\(daemon.socketPath)"]
         let output = Pipe()
         watcher.standardOutput = output
-        try ProcessLauncher.run(watcher)
+        try watcher.run()
         _ = try await client.job(["op": "claim", "queue": "shell"])
         _ = try await client.job(["op": "progress", "job": .int(id), "version": 2, "progress": 50])
         _ = try await client.job(["op": "complete", "job": .int(id), "version": 3])

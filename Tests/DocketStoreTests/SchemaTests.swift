@@ -145,13 +145,13 @@ struct SQLiteShell {
 
     @discardableResult
     func run(_ sql: String) throws -> (status: Int32, output: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         process.arguments = ["-bail", path, sql]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try ProcessLauncher.run(process)
+        try process.run()
         let output = PipeIO.readToEnd(pipe.fileHandleForReading)
         process.waitUntilExit()
         return (process.terminationStatus, output)

@@ -171,7 +171,7 @@ final class Child: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        guard Self.addClosefrom(&actions, 3) == 0 else { throw TestFailure("posix_spawn_file_actions_addclosefrom_np failed") }
+        guard SpawnedProcess.addClosefrom(&actions, 3) == 0 else { throw TestFailure("posix_spawn_file_actions_addclosefrom_np failed") }
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
@@ -180,11 +180,6 @@ final class Child: @unchecked Sendable {
         guard rc == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
-
-    /// glibc (2.34 and later) declares it only for _GNU_SOURCE, which Swift's Glibc module lacks.
-    private static let addClosefrom = unsafeBitCast(
-        dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np"),
-        to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
 
     /// The exit status (128 + the signal when one ended it), or nil while it runs.
     var exitStatus: Int32? { reap(options: WNOHANG) }
@@ -231,7 +226,7 @@ func run(_ arguments: [String], input: String = "", environment: [String: String
 }
 
 private func runBlocking(_ arguments: [String], input: String, environment: [String: String]?) throws -> Finished {
-    let process = Process()
+    let process = SpawnedProcess()
     process.executableURL = URL(fileURLWithPath: arguments[0])
     process.arguments = Array(arguments.dropFirst())
     if let environment { process.environment = environment }
@@ -239,7 +234,7 @@ private func runBlocking(_ arguments: [String], input: String, environment: [Str
     process.standardInput = stdin
     process.standardOutput = stdout
     process.standardError = stderr
-    try ProcessLauncher.run(process)
+    try process.run()
     try PipeIO.writeAndClose(input, to: stdin.fileHandleForWriting)
     // Drain stderr alongside stdout: a command blocked on a full pipe would never finish.
     final class Box: @unchecked Sendable { var text = "" }
