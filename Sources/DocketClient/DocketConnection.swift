@@ -84,7 +84,7 @@ public final class DocketConnection: Sendable {
     }
 
     /// Whether an answer line says `"ok": true`. The daemon writes `ok` first in every
-    /// answer (the contract fixes the order of members), so this reads eleven bytes.
+    /// answer (the contract fixes the order of members), so this reads its first ten bytes.
     public static func isSuccess(_ line: ByteBuffer) -> Bool {
         line.readableBytesView.starts(with: ResponseHandler.successPrefix)
     }

@@ -15,8 +15,9 @@ import Synchronization
 /// Group commit falls out of the loop: while one batch runs, new requests pile up in the
 /// inbox and all of them form the next batch, one transaction for all. The commit does not
 /// wait for the disk: the `Flusher` makes it durable and only then lets its answers out,
-/// while this thread already runs the next batch. The same loop sleeps until the earliest deadline (a
-/// delayed job, a lease, a claim's wait) when there is nothing to do: one timer, no polling.
+/// while this thread already runs the next batch. The same loop sleeps until the earliest
+/// deadline (a delayed job, a lease, a claim's wait) when there is nothing to do: one timer,
+/// no polling.
 public final class Writer: Sendable {
     private struct State {
         var inbox: [WriteCommand] = []
@@ -75,8 +76,8 @@ public final class Writer: Sendable {
         startThread(name: "docket-writer") { [self] in run() }
     }
 
-    /// Queues a change; its `respond` is called once the change is committed and on disk. Once the
-    /// writer is stopping, the answer is `shutting_down` at once.
+    /// Queues a change; its `respond` is called once the change is committed and on disk.
+    /// Once the writer is stopping, the answer is `shutting_down` at once.
     public func submit(_ command: WriteCommand) {
         // nil: refused (stopping); true: the inbox was empty, so the writer may be asleep.
         let wake = state.withLockedValue { state -> Bool? in
