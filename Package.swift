@@ -28,8 +28,10 @@ let package = Package(
         ),
         // Message types, the JSON codec and line framing. Pure: no I/O, no Foundation.
         .target(name: "DocketProtocol"),
+        // The writer's VFS: the default one, with each commit's WAL frames written in one go.
+        .target(name: "CWALBuffer", dependencies: ["CSQLite"]),
         // The SQLite schema, migrations and every SQL statement.
-        .target(name: "DocketStore", dependencies: ["CSQLite", "DocketProtocol"]),
+        .target(name: "DocketStore", dependencies: ["CSQLite", "CWALBuffer", "DocketProtocol"]),
         // The socket server, dispatch, group commit, claim waiters, deadlines, shutdown.
         .target(
             name: "DocketServer",

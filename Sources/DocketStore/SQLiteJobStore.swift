@@ -20,7 +20,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
         self.path = path
-        let connection = try SQLiteConnection(path: path)
+        let connection = try SQLiteConnection(path: path, gatheringWALWrites: true)
         super.init(connection: connection)
         try Self.checkIsDocketDatabase(connection, path: path)
         // SQLite quietly opens a write-protected file read-only; every change would then fail.
