@@ -152,52 +152,39 @@ final class Docketd: @unchecked Sendable {
     }
 }
 
-/// A process started with posix_spawn, for the daemons. Foundation's Process takes a child
-/// that closes the descriptors it inherited (systemd-socket-activate does) for one that
-/// has exited, and then blocks in waitpid until it really has, holding up every other
-/// Process in the test run.
-final class Child: @unchecked Sendable {
-    let pid: pid_t
-    private let lock = NSLock()
-    private var status: Int32?
+/// A daemon (or a wrapper that execs one) with standard output and error appended to a log
+/// file, standard input empty, and none of the test's other descriptors: a daemon holding a
+/// pipe of a command the test runs would keep that command's output open. Statuses are the
+/// shell's: 128 + the signal when one ended it.
+final class Child: Sendable {
+    private let process = SpawnedProcess()
 
-    /// Starts `arguments` with standard output and error appended to `output`, and none of
-    /// the test's other descriptors: a daemon holding a pipe of a command the test runs
-    /// would keep that command's output open.
     init(_ arguments: [String], environment: [String: String], output: String) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_APPEND, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        guard SpawnedProcess.addClosefrom(&actions, 3) == 0 else { throw TestFailure("posix_spawn_file_actions_addclosefrom_np failed") }
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
-        guard rc == 0 else { throw TestFailure("cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
-        self.pid = pid
+        let log = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard log >= 0 else { throw TestFailure("cannot open \(output): \(String(cString: strerror(errno)))") }
+        let logHandle = FileHandle(fileDescriptor: log, closeOnDealloc: true)
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.environment = environment
+        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        process.standardOutput = logHandle
+        process.standardError = logHandle
+        try process.run()
     }
 
-    /// The exit status (128 + the signal when one ended it), or nil while it runs.
-    var exitStatus: Int32? { reap(options: WNOHANG) }
+    var pid: pid_t { process.processIdentifier }
+
+    /// The exit status, or nil while it runs.
+    var exitStatus: Int32? { process.isRunning ? nil : shellStatus }
 
     /// Waits for the end and returns the exit status.
-    func wait() -> Int32 { reap(options: 0) ?? -1 }
+    func wait() -> Int32 {
+        process.waitUntilExit()
+        return shellStatus
+    }
 
-    private func reap(options: Int32) -> Int32? {
-        lock.withLock {
-            if let status { return status }
-            var raw: Int32 = 0
-            var reaped = waitpid(pid, &raw, options)
-            while reaped < 0, errno == EINTR { reaped = waitpid(pid, &raw, options) }  // a child of another test exited
-            guard reaped == pid else { return nil }
-            let signal = raw & 0x7f
-            status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-            return status
-        }
+    private var shellStatus: Int32 {
+        process.terminatedBySignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 }
 

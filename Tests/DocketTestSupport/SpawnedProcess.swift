@@ -27,6 +27,7 @@ public final class SpawnedProcess: @unchecked Sendable {
     private let lock = NSLock()
     private let ended = DispatchSemaphore(value: 0)
     private var status: Int32?
+    private var signalled = false
 
     public init() {}
 
@@ -38,6 +39,9 @@ public final class SpawnedProcess: @unchecked Sendable {
         guard let status = lock.withLock({ status }) else { preconditionFailure("the process is still running") }
         return status
     }
+
+    /// Whether a signal ended the process (then `terminationStatus` is its number).
+    public var terminatedBySignal: Bool { lock.withLock { signalled } }
 
     public func waitUntilExit() {
         ended.wait()
@@ -87,7 +91,10 @@ public final class SpawnedProcess: @unchecked Sendable {
             guard errno == EINTR else { break }
         }
         let signal = raw & 0x7f
-        lock.withLock { status = signal == 0 ? (raw >> 8) & 0xff : signal }
+        lock.withLock {
+            status = signal == 0 ? (raw >> 8) & 0xff : signal
+            signalled = signal != 0
+        }
         ended.signal()
         terminationHandler?(self)
     }
