@@ -48,7 +48,6 @@ static int flushBuffer(BufferedFile *p) {
         rc = p->real->pMethods->xWrite(p->real, p->buffer + done, amount, p->start + done);
     }
     p->used = 0;
-    p->commitFramePending = 0;
     return rc;
 }
 
@@ -70,6 +69,10 @@ static int bufRead(sqlite3_file *f, void *data, int amount, sqlite3_int64 offset
 static int bufWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64 offset) {
     BufferedFile *p = (BufferedFile *)f;
     if (p->buffer == NULL) return p->real->pMethods->xWrite(p->real, data, amount, offset);
+    // Taken before the buffer may be written out for room below: a commit frame's header can
+    // fit where its page does not, and that page must still be written before returning.
+    int endsCommit = p->commitFramePending;
+    p->commitFramePending = 0;
     int appends = p->used > 0 && offset == p->start + p->used;
     if (!appends || p->used + amount > BUFFER_CAPACITY) {
         int rc = flushBuffer(p);
@@ -86,7 +89,7 @@ static int bufWrite(sqlite3_file *f, const void *data, int amount, sqlite3_int64
         p->commitFramePending = (header[4] | header[5] | header[6] | header[7]) != 0;
         return SQLITE_OK;
     }
-    return p->commitFramePending ? flushBuffer(p) : SQLITE_OK;
+    return endsCommit ? flushBuffer(p) : SQLITE_OK;
 }
 
 static int bufTruncate(sqlite3_file *f, sqlite3_int64 size) {

@@ -23,6 +23,29 @@ struct WALWriteTests {
         #expect(try shell.query("PRAGMA integrity_check") == "ok")
     }
 
+    /// Commits of 180 to 300 jobs of about one page each, so that over the range a commit's
+    /// last frame falls on every position around the 1 MiB buffer's edge, among them the
+    /// one where its header fits and its page does not: the buffer is written out for room
+    /// between the two, and the commit must still be in the file before it returns.
+    @Test func commitsAcrossTheBufferEdge_areVisibleAtOnce() throws {
+        let db = try TemporaryDatabase()
+        let path = db.folder.appendingPathComponent("edge.db").path
+        let store = try SQLiteJobStore(path: path, synchronous: .normal)
+        let reader = try store.makeReader()
+        let payload = RawJSON(.string(String(repeating: "y", count: 3_900)))
+        var total = 0
+        for size in 180...300 {
+            try store.begin()
+            var last: Job?
+            for _ in 0..<size { last = try store.enqueue(EnqueueRequest(queue: "edge", payload: payload), db.context).job }
+            try store.commit()
+            total += size
+            let id = try #require(last?.id)
+            #expect(try reader.job(id)?.payload == payload, "the last job of a commit of \(size) was not readable at once")
+        }
+        #expect(try SQLiteShell(path: path).query("SELECT count(*) FROM jobs") == "\(total)")
+    }
+
     /// Small commits one after another, each read at once by a reader connection and by
     /// another process: a commit is in the file as soon as it has returned, not when a later
     /// write fills the buffer. With `synchronous = NORMAL`, as docketd runs it: under FULL
