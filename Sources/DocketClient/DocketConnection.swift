@@ -64,12 +64,15 @@ public final class DocketConnection: Sendable {
     /// ``eventLoop``. For callers that chain requests on the loop without a task switch per
     /// answer (`docket bench`, whose own CPU would otherwise crowd the daemon it measures).
     public func answer(toLine line: [UInt8]) -> EventLoopFuture<JSONValue> {
-        answerLine(toLine: line).flatMapThrowing { line in
-            guard let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256), case .object = value else {
-                throw DocketClientError.invalidResponse(String(buffer: line))
-            }
-            return value
+        answerLine(toLine: line).flatMapThrowing(Self.parse(answer:))
+    }
+
+    /// An answer line as the JSON object it must be.
+    public static func parse(answer line: ByteBuffer) throws -> JSONValue {
+        guard let value = ResponseHandler.parse(line), case .object = value else {
+            throw DocketClientError.invalidResponse(String(buffer: line))
         }
+        return value
     }
 
     /// Like ``answer(toLine:)``, but the answer line is left as received (without its
@@ -116,6 +119,10 @@ final class ResponseHandler: ChannelDuplexHandler {
         var answer: EventLoopPromise<ByteBuffer>
     }
 
+    static func parse(_ line: ByteBuffer) -> JSONValue? {
+        try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
+    }
+
     static let answerPrefix = Array(#"{"ok":"#.utf8)
     static let successPrefix = Array(#"{"ok":true"#.utf8)
 
@@ -155,14 +162,14 @@ final class ResponseHandler: ChannelDuplexHandler {
         // An answer starts with its `ok` member; only other lines are parsed here, to tell an
         // event line (an `event` member and no `ok`, by the contract) from a malformed answer.
         if !line.readableBytesView.starts(with: Self.answerPrefix) {
-            let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256)
+            let value = Self.parse(line)
             if let value, value["ok"] == nil, value["event"] != nil || waiting.isEmpty {
                 onUnrequested?(value)
                 return
             }
         }
         guard let answer = waiting.popFirst() else {
-            if let value = try? JSONParser.parse(line.readableBytesView, maximumDepth: 256) { onUnrequested?(value) }
+            if let value = Self.parse(line) { onUnrequested?(value) }
             return
         }
         answer.succeed(line)

@@ -67,9 +67,14 @@ final class Flusher: Sendable {
         if wasIdle { wakeUp.signal() }
     }
 
-    /// Succeeds once everything a read that has just finished could have seen is on disk (at
-    /// once with `--sync normal`, which promises nothing across a power loss).
-    func afterDurable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    /// `read`'s result, once everything the read could have seen is on disk (at once with
+    /// `--sync normal`, which promises nothing across a power loss).
+    func onceDurable<Result: Sendable>(_ read: EventLoopFuture<Result>) -> EventLoopFuture<Result> {
+        read.flatMap { result in self.afterDurable(on: read.eventLoop).map { result } }
+    }
+
+    /// Succeeds once everything a read that has just finished could have seen is on disk.
+    private func afterDurable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         guard wal != nil else { return eventLoop.makeSucceededVoidFuture() }
         let batch = begun.load(ordering: .sequentiallyConsistent)
         let promise = state.withLockedValue { state -> EventLoopPromise<Void>? in

@@ -30,14 +30,13 @@ final class ReaderPool: Sendable {
     func run<Result: Sendable>(
         on eventLoop: any EventLoop, _ body: @escaping @Sendable (any JobReader) throws(StoreError) -> Result
     ) -> EventLoopFuture<Result> {
-        threads.runIfActive(eventLoop: eventLoop) { [idle] in
-            // There are as many connections as threads, so one is always free here.
-            let handle = idle.withLockedValue { $0.removeLast() }
-            defer { idle.withLockedValue { $0.append(handle) } }
-            return try body(handle.reader)
-        }.flatMap { [flusher] result in
-            flusher.afterDurable(on: eventLoop).map { result }
-        }
+        flusher.onceDurable(
+            threads.runIfActive(eventLoop: eventLoop) { [idle] in
+                // There are as many connections as threads, so one is always free here.
+                let handle = idle.withLockedValue { $0.removeLast() }
+                defer { idle.withLockedValue { $0.append(handle) } }
+                return try body(handle.reader)
+            })
     }
 
     func shutdown() {

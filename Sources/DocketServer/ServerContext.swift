@@ -65,17 +65,16 @@ final class ServerContext: Sendable {
     /// what the copy holds is on disk in the original too.
     func backup(to destination: String, on eventLoop: any EventLoop) -> EventLoopFuture<Reply> {
         let source = databasePath
-        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-            do throws(StoreError) {
-                try DatabaseMaintenance.backup(from: source, to: destination)
-                var info = stat()
-                stat(destination, &info)
-                return .backedUp(path: destination, bytes: Int64(info.st_size))
-            } catch {
-                return .failure(error.protocolError)
-            }
-        }.flatMap { [writer] reply in
-            writer.flusher.afterDurable(on: eventLoop).map { reply }
-        }
+        return writer.flusher.onceDurable(
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                do throws(StoreError) {
+                    try DatabaseMaintenance.backup(from: source, to: destination)
+                    var info = stat()
+                    stat(destination, &info)
+                    return .backedUp(path: destination, bytes: Int64(info.st_size))
+                } catch {
+                    return .failure(error.protocolError)
+                }
+            })
     }
 }

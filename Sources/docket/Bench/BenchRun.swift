@@ -192,7 +192,7 @@ struct BenchRun {
 
         private func enqueue() {
             let sent = NIODeadline.now()
-            expectSuccess(lines.enqueue(sentAt: sent)) {
+            send(lines.enqueue(sentAt: sent)) { _ in
                 self.latencies.enqueue.record(Self.microseconds(since: sent))
                 self.enqueueNext()
             }
@@ -200,8 +200,9 @@ struct BenchRun {
 
         private func claimNext() {
             let sent = NIODeadline.now()
-            send(lines.claim) { answer in
-                guard let job = answer["job"], let id = job["id"]?.int64, let version = job["version"]?.int64 else {
+            send(lines.claim) { line in
+                let answer = try? DocketConnection.parse(answer: line)
+                guard let job = answer?["job"], let id = job["id"]?.int64, let version = job["version"]?.int64 else {
                     if self.shared.isDrained { self.done.succeed(self.latencies) } else { self.claimNext() }
                     return
                 }
@@ -215,7 +216,7 @@ struct BenchRun {
 
         private func complete(_ id: Int64, _ version: Int64, enqueued: NIODeadline?) {
             let sent = NIODeadline.now()
-            expectSuccess(lines.complete(job: id, version: version)) {
+            send(lines.complete(job: id, version: version)) { _ in
                 self.latencies.complete.record(Self.microseconds(since: sent))
                 self.shared.counts.withLock { $0.completed += 1 }
                 if let enqueued { self.latencies.cycle.record(Self.microseconds(since: enqueued)) }
@@ -223,26 +224,14 @@ struct BenchRun {
             }
         }
 
-        /// Sends a line and calls `next` once it succeeded, without parsing the answer (the job
-        /// in it is not needed, and parsing it cost the bench as much CPU as the rest of the
-        /// round trip); a refusal or a lost connection ends the run with that error.
-        private func expectSuccess(_ line: [UInt8], then next: @escaping @Sendable () -> Void) {
+        /// Sends a line and hands a successful answer line to `next`, unparsed: only a claim's
+        /// job is needed, and parsing every answer cost the bench as much CPU as the rest of
+        /// the round trip. A refusal or a lost connection ends the run with that error.
+        private func send(_ line: [UInt8], then next: @escaping @Sendable (ByteBuffer) -> Void) {
             connection.answerLine(toLine: line).whenComplete { result in
                 switch result {
-                case .success(let answer) where DocketConnection.isSuccess(answer): next()
+                case .success(let answer) where DocketConnection.isSuccess(answer): next(answer)
                 case .success(let answer): self.fail("docketd refused a bench request: \(String(buffer: answer))")
-                case .failure(let error): self.done.fail(error)
-                }
-            }
-        }
-
-        /// Sends a line and hands a successful answer to `next`; a refusal or a lost
-        /// connection ends the run with that error.
-        private func send(_ line: [UInt8], then next: @escaping @Sendable (JSONValue) -> Void) {
-            connection.answer(toLine: line).whenComplete { result in
-                switch result {
-                case .success(let answer) where answer["ok"]?.bool == true: next(answer)
-                case .success(let answer): self.fail("docketd refused a bench request: \(answer)")
                 case .failure(let error): self.done.fail(error)
                 }
             }
