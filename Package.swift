@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -30,8 +32,17 @@ let package = Package(
         .target(name: "DocketProtocol"),
         // The writer's VFS: the default one, with each commit's WAL frames written in one go.
         .target(name: "CWALBuffer", dependencies: ["CSQLite"]),
-        // The SQLite schema, migrations and every SQL statement.
-        .target(name: "DocketStore", dependencies: ["CSQLite", "CWALBuffer", "DocketProtocol"]),
+        // The store interface and its backends (SQLite, PostgreSQL): schemas, migrations and
+        // every SQL statement.
+        .target(
+            name: "DocketStore",
+            dependencies: [
+                "CSQLite", "CWALBuffer", "DocketProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The socket server, dispatch, group commit, claim waiters, deadlines, shutdown.
         .target(
             name: "DocketServer",

@@ -18,6 +18,11 @@ public enum ErrorCode: String, Sendable, Equatable, CaseIterable {
     /// A `watch` fell too far behind; the connection is closed after this line. Watch again
     /// with `since` set to the error's `seq` to resume without a gap.
     case watchOverflow = "watch_overflow"
+    /// The store (a PostgreSQL server) cannot be reached now; the request was not applied.
+    case unavailable
+    /// The store was lost while the change was being committed: it may or may not have been
+    /// applied. Read the job again before retrying.
+    case inDoubt = "in_doubt"
 }
 
 /// An error answer: a code, a sentence for people, and for version conflicts the job's present.

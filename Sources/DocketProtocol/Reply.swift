@@ -28,11 +28,14 @@ public struct ServerInfo: Sendable, Equatable {
     public var name: String
     public var version: String
     public var limits: Limits
+    /// The store backend: `sqlite` or `postgresql`.
+    public var store: String
 
-    public init(name: String = "docketd", version: String, limits: Limits) {
+    public init(name: String = "docketd", version: String, limits: Limits, store: String = "sqlite") {
         self.name = name
         self.version = version
         self.limits = limits
+        self.store = store
     }
 }
 

@@ -65,6 +65,8 @@ public enum ResponseEncoder {
             w.key("max_wait_ms")
             w.int(info.limits.maxWaitMs)
             w.endObject()
+            w.key("store")
+            w.string(info.store)
         case .job(let job):
             w.key("job")
             writeJob(&w, job)

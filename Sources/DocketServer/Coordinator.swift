@@ -67,14 +67,25 @@ public final class Coordinator {
     /// it is read afresh. `nil` once known means nothing is due, ever.
     private var storedDeadline: Int64?
     private var storedDeadlineKnown = false
+    /// When the stored deadline was read; with a store other daemons share, it is read again
+    /// after `sharedStoreRecheckMs` however far off it was, since their changes do not pass here.
+    private var storedDeadlineReadAt: Int64 = 0
+    private let sharedStore: Bool
 
+    /// `sharedStore`: other daemons write to the same store (PostgreSQL).
     public init(
-        store: any JobStore, retention: Retention = Retention(), jitter: @escaping () -> Double = { Double.random(in: -1...1) }
+        store: any JobStore, retention: Retention = Retention(), sharedStore: Bool = false,
+        jitter: @escaping () -> Double = { Double.random(in: -1...1) }
     ) {
         self.store = store
         self.retention = retention
+        self.sharedStore = sharedStore
         self.jitter = jitter
     }
+
+    /// How stale the stored deadline may get on a shared store: the longest a lease left by a
+    /// daemon that died, or a job delayed through another daemon, can wait past its time here.
+    public static let sharedStoreRecheckMs: Int64 = 1000
 
     public var waitingClaims: Int { waiters.count }
 
@@ -87,21 +98,39 @@ public final class Coordinator {
         public var failure: StoreError?
     }
 
-    /// Applies `batch` and all work due at `now` in one transaction. If the commit fails
-    /// nothing of the batch stands, and every answer says so.
-    public func process(_ batch: [WriteCommand], now: Int64) -> Outcome {
+    /// Applies `batch` and all work due at `now` in one transaction, and offers the jobs of
+    /// `wake` (queues where other daemons made jobs eligible; nil: every queue) to parked
+    /// claims. If the commit fails nothing of the batch stands, and every answer says so. A
+    /// transaction that lost a race with another daemon's is run again: it was rolled back
+    /// whole, so nothing of it is applied twice.
+    public func process(_ batch: [WriteCommand], now: Int64, wake: Set<String>? = []) -> Outcome {
+        var outcome = attempt(batch, now: now, wake: wake)
+        for _ in 1..<Self.conflictAttempts {
+            guard case .conflict? = outcome.failure else { break }
+            outcome = attempt(batch, now: now, wake: wake)
+        }
+        return outcome
+    }
+
+    /// How many times a batch is tried when it keeps losing races (deadlocks) to other daemons.
+    static let conflictAttempts = 5
+
+    private func attempt(_ batch: [WriteCommand], now: Int64, wake: Set<String>?) -> Outcome {
         var completions: [Completion] = []
         do {
             try store.begin()
         } catch {
-            return Outcome(
-                completions: batch.map { Completion(for: $0, reply: .failure(error.protocolError)) }, events: [], failure: error)
+            return failed(batch, error, now: now)
         }
         let events: [JobEvent]
         let waitersBefore = waiters
-        let due = !storedDeadlineKnown || storedDeadline.map { now >= $0 } ?? false
+        let due =
+            !storedDeadlineKnown || storedDeadline.map { now >= $0 } ?? false
+            || (sharedStore && now - storedDeadlineReadAt >= Self.sharedStoreRecheckMs)
         do {
-            if due { try serveWaiters(in: try dueWork(now: now), now: now, into: &completions) }
+            var eligible = due ? try dueWork(now: now) : []
+            if let wake { eligible.formUnion(wake) } else { eligible.formUnion(waiters.flatMap(\.request.queues)) }
+            if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             for command in batch {
                 let (reply, eligible) = try apply(command, now: now)
                 noteDeadlines(of: reply, now: now)
@@ -115,6 +144,7 @@ public final class Coordinator {
             if due {
                 storedDeadline = try readStoredDeadline()
                 storedDeadlineKnown = true
+                storedDeadlineReadAt = now
             }
             events = try store.commit()
         } catch {
@@ -122,13 +152,25 @@ public final class Coordinator {
             // they wait on; every request of the batch learns that it was not applied.
             store.rollback()
             waiters = waitersBefore
-            storedDeadlineKnown = false
-            let failure = Reply.failure(error.protocolError)
-            return Outcome(completions: batch.map { Completion(for: $0, reply: failure) }, events: [], failure: error)
+            return failed(batch, error, now: now)
         }
         completions += timeOutWaiters(now: now)
         return Outcome(completions: completions, events: events)
     }
+
+    /// Every request of the batch learns it was not applied; waits still end on time, and the
+    /// due work is tried again shortly, not in a tight loop while the store is away.
+    private func failed(_ batch: [WriteCommand], _ error: StoreError, now: Int64) -> Outcome {
+        storedDeadlineKnown = true
+        storedDeadline = now + Self.retryAfterFailureMs
+        storedDeadlineReadAt = now
+        let failure = Reply.failure(error.protocolError)
+        return Outcome(
+            completions: batch.map { Completion(for: $0, reply: failure) } + timeOutWaiters(now: now), events: [], failure: error)
+    }
+
+    /// How soon the due work is tried again after a failed transaction.
+    static let retryAfterFailureMs: Int64 = 100
 
     /// Answers every parked claim with `job: null`; used when the daemon shuts down.
     public func releaseAllWaiters() -> [Completion] {
@@ -142,7 +184,8 @@ public final class Coordinator {
         // Not known yet (start-up, or after a failed batch): due at once (the epoch is long
         // past), which reads it afresh.
         let stored = storedDeadlineKnown ? storedDeadline : 0
-        return [stored, wait].compactMap { $0 }.min()
+        let recheck = sharedStore ? storedDeadlineReadAt + Self.sharedStoreRecheckMs : nil
+        return [stored, wait, recheck].compactMap { $0 }.min()
     }
 
     private func readStoredDeadline() throws(StoreError) -> Int64? {

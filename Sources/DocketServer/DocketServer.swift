@@ -12,7 +12,12 @@ import NIOPosix
 /// How one `docketd` runs.
 public struct ServerConfiguration: Sendable {
     public var socketPath: String
+    /// A SQLite file, or a PostgreSQL URL (then `postgres` is set).
     public var databasePath: String
+    /// The PostgreSQL store, shared with any other daemons pointed at it.
+    public var postgres: PostgresSettings?
+    /// Connections (and threads) for read-only requests.
+    public var readerConnections = 2
     public var synchronous: SQLiteJobStore.Synchronous = .full
     public var limits = Limits.standard
     /// Permissions of the socket file the daemon binds.
@@ -51,7 +56,8 @@ public final class DocketDaemon: Sendable {
     private let listeners: NIOLockedValueBox<[any Channel]>
     private let socketWatch = NIOLockedValueBox<RepeatedTask?>(nil)
     private let locks: [FileLock]
-    private let checkpointer: WALCheckpointer
+    private let checkpointer: WALCheckpointer?
+    private let events: EventRoute
     private let notifications: NIOLockedValueBox<[RepeatedTask]> = NIOLockedValueBox([])
 
     /// Opens the database, starts the writer and binds the socket: once this returns the
@@ -61,8 +67,12 @@ public final class DocketDaemon: Sendable {
         self.logger = logger
         var locks: [FileLock] = []
         do {
-            try Self.makeParentDirectory(of: configuration.databasePath, mode: 0o750)
-            locks.append(try FileLock(path: configuration.databasePath + ".lock", purpose: "database \(configuration.databasePath)"))
+            // A SQLite file is this daemon's alone; a PostgreSQL database is shared by design.
+            if configuration.postgres == nil {
+                try Self.makeParentDirectory(of: configuration.databasePath, mode: 0o750)
+                locks.append(
+                    try FileLock(path: configuration.databasePath + ".lock", purpose: "database \(configuration.databasePath)"))
+            }
             if configuration.inheritedSockets.isEmpty {
                 try Self.makeParentDirectory(of: configuration.socketPath, mode: 0o755)
                 locks.append(try FileLock(path: configuration.socketPath + ".lock", purpose: "socket \(configuration.socketPath)"))
@@ -70,28 +80,36 @@ public final class DocketDaemon: Sendable {
         } catch let error as FileLock.Held {
             throw StartupError(error.description)
         }
-        let store: SQLiteJobStore
-        let readers: [any JobReader]
-        let wal: WALFlush?
+        let backend: StoreBackend
         do {
-            // The writer's commits do not wait for the disk; with `--sync full` the flusher
-            // makes each one durable before it is answered (see Flusher).
-            store = try SQLiteJobStore(path: configuration.databasePath, synchronous: .normal)
-            wal = configuration.synchronous == .full ? try WALFlush(store: store) : nil
-            readers = try (0..<2).map { _ throws(StoreError) in try store.makeReader() }
-            checkpointer = try WALCheckpointer(store: store)
+            backend = try StoreBackend.open(configuration, clock: clock, logger: logger)
         } catch {
             throw StartupError("cannot open the database: \(Self.describe(error))")
         }
+        checkpointer = backend.checkpointer
         let hub = EventHub()
+        let events = EventRoute(hub: hub)
+        self.events = events
         let writer = Writer(
-            coordinator: Coordinator(store: store, retention: configuration.retention), clock: clock, logger: logger, wal: wal,
-            hub: hub, stallAfterMs: configuration.stallWriterAfterMs)
+            coordinator: Coordinator(store: backend.store, retention: configuration.retention, sharedStore: backend.isShared),
+            clock: backend.clock, logger: logger, wal: backend.wal, publish: { events.committed($0) },
+            stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
-            writer: writer, hub: hub, readers: ReaderPool(readers: readers, flusher: writer.flusher),
-            info: ServerInfo(version: Self.version, limits: configuration.limits),
-            databasePath: configuration.databasePath, access: configuration.access, clock: clock,
-            logger: logger)
+            writer: writer, hub: hub, readers: ReaderPool(readers: backend.readers, flusher: writer.flusher),
+            info: ServerInfo(version: Self.version, limits: configuration.limits, store: backend.name),
+            databasePath: configuration.postgres == nil ? configuration.databasePath : nil, access: configuration.access,
+            clock: backend.clock, logger: logger)
+        if let settings = backend.postgres {
+            do {
+                let latest = try backend.readers[0].latestEventSeq()
+                events.follow(
+                    with: PostgresEventFollower(
+                        settings: settings, after: latest, logger: logger, deliver: { hub.publish($0) },
+                        wake: { writer.wake($0) }))
+            } catch {
+                throw StartupError("cannot read the event log: \(Self.describe(error))")
+            }
+        }
         writer.start()
         group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
         self.locks = locks
@@ -121,7 +139,7 @@ public final class DocketDaemon: Sendable {
         logger.info(
             "docketd serving",
             metadata: [
-                "socket": "\(served)", "db": "\(configuration.databasePath)",
+                "socket": "\(served)", "db": "\(configuration.postgres?.description ?? configuration.databasePath)",
                 "synchronous": "\(configuration.synchronous.rawValue)", "version": "\(Self.version)",
             ])
     }
@@ -191,11 +209,13 @@ public final class DocketDaemon: Sendable {
         socketWatch.withLockedValue { $0?.cancel() }
         for listener in listeners.withLockedValue({ $0 }) { try? listener.close().wait() }
         context.writer.stopAndWait()
+        events.stopFollowing()
         context.readers.shutdown()
-        let checkpoints = checkpointer.finish()
-        logger.info(
-            "WAL checkpoints while serving",
-            metadata: ["checkpoints": "\(checkpoints.checkpoints)", "longest": "\(checkpoints.longest)"])
+        if let checkpoints = checkpointer?.finish() {
+            logger.info(
+                "WAL checkpoints while serving",
+                metadata: ["checkpoints": "\(checkpoints.checkpoints)", "longest": "\(checkpoints.longest)"])
+        }
         let channels = context.channels
         for channel in channels {
             channel.pipeline.handler(type: ConnectionHandler.self).whenSuccess { handler in

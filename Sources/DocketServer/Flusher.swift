@@ -39,14 +39,15 @@ final class Flusher: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// nil with `--sync normal`: answers go out as soon as the batch is handed over.
     private let wal: WALFlush?
-    private let hub: EventHub
+    /// Where committed events go (see `EventRoute`).
+    private let publish: @Sendable ([JobEvent]) -> Void
     private let logger: Logger
     /// When the flush in progress started (monotonic ns), 0 while idle.
     private let busySince = Atomic<UInt64>(0)
 
-    init(wal: WALFlush?, hub: EventHub, logger: Logger) {
+    init(wal: WALFlush?, publish: @escaping @Sendable ([JobEvent]) -> Void, logger: Logger) {
         self.wal = wal
-        self.hub = hub
+        self.publish = publish
         self.logger = logger
         startThread(name: "docket-flusher") { [self] in run() }
     }
@@ -117,7 +118,7 @@ final class Flusher: Sendable {
             // All the batches' answers in one go: one wake-up of each event loop, in order.
             deliver(batches.flatMap(\.completions))
             let events = batches.flatMap(\.events)
-            if !events.isEmpty { hub.publish(events) }
+            if !events.isEmpty { publish(events) }
             for read in reads { read.promise.succeed() }
             if stopping {
                 finished.signal()

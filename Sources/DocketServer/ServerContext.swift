@@ -17,7 +17,8 @@ final class ServerContext: Sendable {
     let readers: ReaderPool
     let decoder: RequestDecoder
     let info: ServerInfo
-    let databasePath: String
+    /// The SQLite file, for `backup`; nil on PostgreSQL.
+    let databasePath: String?
     let access: AccessPolicy
     let clock: any WallClock
     let startedAt: Int64
@@ -29,7 +30,7 @@ final class ServerContext: Sendable {
     private let draining = Atomic<Bool>(false)
 
     init(
-        writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, databasePath: String, access: AccessPolicy,
+        writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, databasePath: String?, access: AccessPolicy,
         clock: any WallClock, logger: Logger
     ) {
         self.databasePath = databasePath
@@ -64,7 +65,13 @@ final class ServerContext: Sendable {
     /// the writer nor the readers should wait for it. Like a read, the answer waits until
     /// what the copy holds is on disk in the original too.
     func backup(to destination: String, on eventLoop: any EventLoop) -> EventLoopFuture<Reply> {
-        let source = databasePath
+        guard let source = databasePath else {
+            return eventLoop.makeSucceededFuture(
+                .failure(
+                    .badRequest(
+                        "backup copies a SQLite file; this docketd serves PostgreSQL, so back it up with pg_dump or the server's own backups"
+                    )))
+        }
         return writer.flusher.onceDurable(
             NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                 do throws(StoreError) {

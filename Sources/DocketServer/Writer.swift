@@ -21,6 +21,9 @@ import Synchronization
 public final class Writer: Sendable {
     private struct State {
         var inbox: [WriteCommand] = []
+        /// Queues where parked claims should look again (nil: all), for changes made by
+        /// other daemons sharing the store.
+        var wake: Set<String>? = []
         var stopping = false
     }
 
@@ -47,13 +50,14 @@ public final class Writer: Sendable {
     let flusher: Flusher
 
     /// `wal` flushes each commit to disk before its answers go out; nil sends them at once
-    /// (`--sync normal`). Committed events go to `hub`, for `watch` connections.
+    /// (`--sync normal`, or a store whose commit is durable when it returns). Committed events
+    /// go to `publish`, for `watch` connections.
     public init(
-        coordinator: Coordinator, clock: any WallClock, logger: Logger, wal: WALFlush?, hub: EventHub = EventHub(),
-        stallAfterMs: UInt64? = nil
+        coordinator: Coordinator, clock: any WallClock, logger: Logger, wal: WALFlush?,
+        publish: @escaping @Sendable ([JobEvent]) -> Void, stallAfterMs: UInt64? = nil
     ) {
         self.engine = coordinator
-        self.flusher = Flusher(wal: wal, hub: hub, logger: logger)
+        self.flusher = Flusher(wal: wal, publish: publish, logger: logger)
         self.stallAfterMs = stallAfterMs
         self.clock = clock
         self.logger = logger
@@ -92,6 +96,17 @@ public final class Writer: Sendable {
         }
     }
 
+    /// Another daemon made jobs eligible in `queues` (nil: anywhere): parked claims look again.
+    public func wake(_ queues: Set<String>?) {
+        let wasIdle = state.withLockedValue { state -> Bool in
+            guard !state.stopping, state.wake != nil || queues != nil else { return false }
+            let idle = state.inbox.isEmpty && state.wake?.isEmpty ?? false
+            if let queues, state.wake != nil { state.wake!.formUnion(queues) } else { state.wake = nil }
+            return idle
+        }
+        if wasIdle { wakeUp.signal() }
+    }
+
     /// Finishes and commits what is queued, answers parked claims with `job: null`, and
     /// returns once the writer thread has ended.
     public func stopAndWait() {
@@ -104,17 +119,21 @@ public final class Writer: Sendable {
         var deadline = engine.nextDeadline()
         while true {
             waitForWork(until: deadline)
-            let (batch, stopping) = state.withLockedValue { state in
-                defer { state.inbox.removeAll(keepingCapacity: true) }
-                return (state.inbox, state.stopping)
+            let (batch, wake, stopping) = state.withLockedValue { state in
+                defer {
+                    state.inbox.removeAll(keepingCapacity: true)
+                    state.wake = []
+                }
+                return (state.inbox, state.wake, state.stopping)
             }
-            if batch.isEmpty, !stopping, deadline.map({ clock.now() < $0 }) ?? true {
+            let woken = wake.map { !$0.isEmpty } ?? true
+            if batch.isEmpty, !woken, !stopping, deadline.map({ clock.now() < $0 }) ?? true {
                 continue  // a wake-up whose request was already taken by the previous batch
             }
             busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             stallIfFaultInjected()
             flusher.beginBatch()
-            let outcome = engine.process(batch, now: clock.now())
+            let outcome = engine.process(batch, now: clock.now(), wake: woken ? wake : [])
             if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
@@ -176,7 +195,7 @@ public final class Writer: Sendable {
 
     /// Sleeps until a request arrives or `deadline` (wall-clock ms) passes.
     private func waitForWork(until deadline: Int64?) {
-        let hasWork = state.withLockedValue { !$0.inbox.isEmpty || $0.stopping }
+        let hasWork = state.withLockedValue { !$0.inbox.isEmpty || $0.stopping || $0.wake?.isEmpty != true }
         if hasWork { return }
         guard let deadline else {
             wakeUp.wait()

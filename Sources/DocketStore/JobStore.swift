@@ -92,3 +92,16 @@ public protocol JobReader: AnyObject {
     /// Every schedule, by name.
     func schedules() throws(StoreError) -> [Schedule]
 }
+
+/// How long a failed job waits before its next attempt.
+public enum Backoff {
+    /// `min(maximum, initial · 2^(attempt-1))`, moved by up to ±10% as `jitter` goes from -1 to 1,
+    /// and never past `maximum`: the maximum is a promise to the operator.
+    public static func delay(attempt: Int64, initial: Int64, maximum: Int64, jitter: Double) -> Int64 {
+        let exponent = max(0, min(attempt - 1, 62))
+        let doubled = initial.multipliedReportingOverflow(by: Int64(1) << exponent)
+        let base = doubled.overflow ? maximum : min(maximum, doubled.partialValue)
+        let moved = Double(base) * (1 + 0.1 * max(-1, min(1, jitter)))
+        return max(0, min(maximum, Int64(moved.rounded())))
+    }
+}

@@ -148,22 +148,9 @@ public class SQLiteJobReader: JobReader {
     public func counts() throws(StoreError) -> [(queue: String, counts: [(state: JobState, count: Int64)])] {
         let statement = try db.prepare("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue")
         defer { statement.reset() }
-        var result: [(queue: String, counts: [(state: JobState, count: Int64)])] = []
-        while try statement.step() {
-            let queue = statement.text(0)
-            let state = StoredJob.wireState(statement.text(1))
-            let count = statement.int(2)
-            if result.last?.queue != queue { result.append((queue, [])) }
-            if let index = result[result.count - 1].counts.firstIndex(where: { $0.state == state }) {
-                result[result.count - 1].counts[index].count += count
-            } else {
-                result[result.count - 1].counts.append((state, count))
-            }
-        }
-        for index in result.indices {
-            result[index].counts.sort { JobState.allCases.firstIndex(of: $0.state)! < JobState.allCases.firstIndex(of: $1.state)! }
-        }
-        return result
+        var rows: [(queue: String, storedState: String, count: Int64)] = []
+        while try statement.step() { rows.append((statement.text(0), statement.text(1), statement.int(2))) }
+        return StoredJob.groupCounts(rows)
     }
 }
 
@@ -175,6 +162,14 @@ struct StoredJob {
     var leaseMs: Int64?
     var backoffInitialMs: Int64
     var backoffMaxMs: Int64
+
+    init(job: Job, storedState: String, leaseMs: Int64?, backoffInitialMs: Int64, backoffMaxMs: Int64) {
+        self.job = job
+        self.storedState = storedState
+        self.leaseMs = leaseMs
+        self.backoffInitialMs = backoffInitialMs
+        self.backoffMaxMs = backoffMaxMs
+    }
 
     init(row s: Statement) {
         storedState = s.text(2)
@@ -191,5 +186,26 @@ struct StoredJob {
 
     static func wireState(_ stored: String) -> JobState {
         stored == "scheduled" ? .pending : JobState(rawValue: stored) ?? .failed
+    }
+
+    /// Counts by queue and stored state, grouped by queue in the given order, with the stored
+    /// states folded into the wire's (`scheduled` counts as `pending`) in the wire's order.
+    static func groupCounts(_ rows: [(queue: String, storedState: String, count: Int64)])
+        -> [(queue: String, counts: [(state: JobState, count: Int64)])]
+    {
+        var result: [(queue: String, counts: [(state: JobState, count: Int64)])] = []
+        for (queue, storedState, count) in rows {
+            let state = wireState(storedState)
+            if result.last?.queue != queue { result.append((queue, [])) }
+            if let index = result[result.count - 1].counts.firstIndex(where: { $0.state == state }) {
+                result[result.count - 1].counts[index].count += count
+            } else {
+                result[result.count - 1].counts.append((state, count))
+            }
+        }
+        for index in result.indices {
+            result[index].counts.sort { JobState.allCases.firstIndex(of: $0.state)! < JobState.allCases.firstIndex(of: $1.state)! }
+        }
+        return result
     }
 }

@@ -287,7 +287,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let willRetry = request.retry && current.attempt < current.maxAttempts
         let delay =
             request.retryInMs
-            ?? Self.backoff(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
+            ?? Backoff.delay(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
         let runAt = context.now + delay
         let errorText = request.error.isNull ? nil : request.error.text
         let job: Job
@@ -310,16 +310,6 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         }
         try record(willRetry ? .retryScheduled : .failed, job, context, data: request.error.isNull ? nil : request.error)
         return job
-    }
-
-    /// `min(maximum, initial · 2^(attempt-1))`, moved by up to ±10% as `jitter` goes from -1 to 1,
-    /// and never past `maximum`: the maximum is a promise to the operator.
-    public static func backoff(attempt: Int64, initial: Int64, maximum: Int64, jitter: Double) -> Int64 {
-        let exponent = max(0, min(attempt - 1, 62))
-        let doubled = initial.multipliedReportingOverflow(by: Int64(1) << exponent)
-        let base = doubled.overflow ? maximum : min(maximum, doubled.partialValue)
-        let moved = Double(base) * (1 + 0.1 * max(-1, min(1, jitter)))
-        return max(0, min(maximum, Int64(moved.rounded())))
     }
 
     public func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {

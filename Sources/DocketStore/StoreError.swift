@@ -19,6 +19,14 @@ public enum StoreError: Error, Sendable, Equatable {
     case commitUnsettled(String)
     /// The file is not a Docket database, or is one from a newer Docket.
     case incompatibleDatabase(String)
+    /// The database server cannot be reached; nothing of the transaction was applied.
+    case unavailable(String)
+    /// The connection was lost while the commit was under way: the transaction may or may
+    /// not have been applied.
+    case inDoubt(String)
+    /// The transaction lost a race with another daemon's (a deadlock or serialization
+    /// failure) and was rolled back whole; running it again is safe.
+    case conflict(String)
 
     /// A refusal of the request as asked (not found, stale, wrong state, bad request). The
     /// store decides these before it writes anything, so a refused change leaves the
@@ -26,7 +34,7 @@ public enum StoreError: Error, Sendable, Equatable {
     public var isRefusal: Bool {
         switch self {
         case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .invalidRequest: return true
-        case .storage, .commitUnsettled, .incompatibleDatabase: return false
+        case .storage, .commitUnsettled, .incompatibleDatabase, .unavailable, .inDoubt, .conflict: return false
         }
     }
 
@@ -62,6 +70,15 @@ public enum StoreError: Error, Sendable, Equatable {
             return ProtocolError(.internal, "storage failure, whether the request was applied is unknown: \(message)")
         case .incompatibleDatabase(let message):
             return ProtocolError(.internal, message)
+        case .unavailable(let message):
+            return ProtocolError(.unavailable, "the store cannot be reached, the request was not applied; retry later: \(message)")
+        case .inDoubt(let message):
+            return ProtocolError(
+                .inDoubt,
+                "the store was lost while the change was being committed, so it may or may not have been applied; "
+                    + "get the job again before retrying: \(message)")
+        case .conflict(let message):
+            return ProtocolError(.internal, "the transaction lost a race with another daemon and was not applied; retry: \(message)")
         }
     }
 }

@@ -14,12 +14,14 @@ import Glibc
 struct Docketd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "docketd",
-        abstract: "The Docket job coordinator: one SQLite database served over a Unix socket.",
+        abstract: "The Docket job coordinator: a SQLite database, or a PostgreSQL one shared by many docketd, served over a Unix socket.",
         discussion: """
             Socket: --socket, $DOCKET_SOCKET, $RUNTIME_DIRECTORY/docket.sock, /run/docket/docket.sock (root) \
             or $XDG_RUNTIME_DIR/docket.sock. Database: --db, $DOCKET_DB, $STATE_DIRECTORY/docket.db, \
             /var/lib/docket/docket.db (root) or $XDG_STATE_HOME/docket/docket.db \
-            (~/.local/state/docket/docket.db). Missing parent folders are created.
+            (~/.local/state/docket/docket.db). Missing parent folders are created. A --db of the form \
+            postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?host=/run/postgresql&sslmode=disable] serves a \
+            PostgreSQL database instead, which any number of docketd may share ($PGPASSWORD when the URL has none).
 
             Under socket activation (LISTEN_FDS) docketd serves the inherited sockets and ignores \
             --socket; a socket named "readonly" (FileDescriptorName=readonly) serves read ops only.
@@ -29,7 +31,7 @@ struct Docketd: ParsableCommand {
     @Option(help: "The Unix socket to serve.")
     var socket: String?
 
-    @Option(help: "The SQLite database file.")
+    @Option(help: "The SQLite database file, or a postgresql:// URL.")
     var db: String?
 
     @Option(
@@ -116,6 +118,7 @@ struct Docketd: ParsableCommand {
 
     func runCheck() throws -> Never {
         let path = db ?? DefaultPaths.database()
+        if PostgresSettings.isPostgresURL(path) { try runPostgresCheck(path) }
         do {
             let report = try DatabaseMaintenance.check(path: path)
             print("database:       \(path)")
@@ -134,6 +137,26 @@ struct Docketd: ParsableCommand {
         }
     }
 
+    /// `--check` on PostgreSQL: the server answers, the schema is Docket's and not newer than
+    /// this build, the event counter agrees with the events.
+    func runPostgresCheck(_ url: String) throws -> Never {
+        let logger = Logger(label: "docketd")
+        do {
+            let settings = try PostgresSettings(url: url, environment: DefaultPaths.environment("PGPASSWORD").map { ["PGPASSWORD": $0] } ?? [:])
+            print("database:       \(settings)")
+            let report = try PostgresJobStore.check(settings: settings, logger: logger)
+            print("schema version: \(report.schemaVersion)")
+            print("jobs:           \(report.jobs)")
+            print("events:         \(report.events)")
+            print("schedules:      \(report.schedules)")
+            print("integrity:      \(report.integrity.joined(separator: "\n                "))")
+            throw ExitCode(report.isHealthy ? 0 : 1)
+        } catch let error as StoreError {
+            print("cannot check \(PostgresSettings.masked(url)): \(DocketDaemon.describe(error))")
+            throw ExitCode(1)
+        }
+    }
+
     /// Every connection costs a descriptor: take all the hard limit allows, not the 1024 a
     /// shell's soft limit often leaves.
     func raiseDescriptorLimit() {
@@ -146,6 +169,14 @@ struct Docketd: ParsableCommand {
     func makeConfiguration() throws -> ServerConfiguration {
         var configuration = ServerConfiguration(
             socketPath: socket ?? DefaultPaths.socket(), databasePath: db ?? DefaultPaths.database())
+        if PostgresSettings.isPostgresURL(configuration.databasePath) {
+            do {
+                configuration.postgres = try PostgresSettings(
+                    url: configuration.databasePath, environment: DefaultPaths.environment("PGPASSWORD").map { ["PGPASSWORD": $0] } ?? [:])
+            } catch {
+                throw ValidationError("--db: \(DocketDaemon.describe(error))")
+            }
+        }
         configuration.synchronous = sync
         guard (1024...(64 << 20)).contains(maxLineBytes) else {
             throw ValidationError("--max-line-bytes must be between 1024 and 67108864")

@@ -100,10 +100,10 @@ struct LifecycleTests {
 
     /// The backoff formula caps at max_ms and survives huge attempt counts.
     @Test func backoff_formula() {
-        #expect(SQLiteJobStore.backoff(attempt: 1, initial: 1000, maximum: 3_600_000, jitter: 0) == 1000)
-        #expect(SQLiteJobStore.backoff(attempt: 4, initial: 1000, maximum: 3_600_000, jitter: 0) == 8000)
-        #expect(SQLiteJobStore.backoff(attempt: 40, initial: 1000, maximum: 3_600_000, jitter: 0) == 3_600_000)
-        #expect(SQLiteJobStore.backoff(attempt: 999, initial: 1000, maximum: 3_600_000, jitter: -1) == 3_240_000)
+        #expect(Backoff.delay(attempt: 1, initial: 1000, maximum: 3_600_000, jitter: 0) == 1000)
+        #expect(Backoff.delay(attempt: 4, initial: 1000, maximum: 3_600_000, jitter: 0) == 8000)
+        #expect(Backoff.delay(attempt: 40, initial: 1000, maximum: 3_600_000, jitter: 0) == 3_600_000)
+        #expect(Backoff.delay(attempt: 999, initial: 1000, maximum: 3_600_000, jitter: -1) == 3_240_000)
     }
 
     /// `retry_in_ms` replaces the backoff; `retry: false` fails at once with attempts left.

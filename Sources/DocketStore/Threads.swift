@@ -4,7 +4,7 @@ import Glibc
 
 /// Starts a detached OS thread running `body` (NIO's thread type is internal, and the writer
 /// must not borrow an event loop or the cooperative pool).
-func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

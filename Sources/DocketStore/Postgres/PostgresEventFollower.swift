@@ -1,0 +1,119 @@
+import Dispatch
+import DocketProtocol
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Follows a PostgreSQL store's event log for one daemon: every event of every daemon, in
+/// `seq` order, with no gap and no duplicate, and the queues where claims should look again.
+///
+/// One thread and one connection of its own. It reads `seq > last` whenever this daemon
+/// commits events (`poke`), whenever another daemon's commit is announced on the `docket`
+/// channel (LISTEN on the same connection), and once a second in case a notification was
+/// lost (a reconnect, say). Since seqs become visible in order (see
+/// `PostgresJobStore.commit`), reading past the last one seen never skips an event.
+public final class PostgresEventFollower: Sendable {
+    private struct State {
+        /// Queues named by notifications since the last round; nil: all of them.
+        var wake: Set<String>? = []
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let signal = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let settings: PostgresSettings
+    private let logger: Logger
+    private let deliver: @Sendable ([JobEvent]) -> Void
+    private let wake: @Sendable (Set<String>?) -> Void
+    /// How long the thread waits for news before it reads anyway.
+    static let fallbackPollMs = 1000
+
+    /// `deliver` gets every event after `seq`, in order, on the follower's thread; `wake` the
+    /// queues where a job may have become eligible (nil: any queue).
+    public init(
+        settings: PostgresSettings, after seq: Int64, logger: Logger, deliver: @escaping @Sendable ([JobEvent]) -> Void,
+        wake: @escaping @Sendable (Set<String>?) -> Void
+    ) {
+        self.settings = settings
+        self.logger = logger
+        self.deliver = deliver
+        self.wake = wake
+        startThread(name: "docket-follower") { [self] in run(after: seq) }
+    }
+
+    /// This daemon committed events: read them now.
+    public func poke() {
+        signal.signal()
+    }
+
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        signal.signal()
+        finished.wait()
+    }
+
+    private func run(after seq: Int64) {
+        let reader = PostgresJobReader(session: PostgresJobStore.makeSession(settings, logger))
+        var last = seq
+        var listeningOn: ObjectIdentifier?
+        var lastFailureLog: DispatchTime?
+        while true {
+            let timedOut = signal.wait(timeout: .now() + .milliseconds(Self.fallbackPollMs)) == .timedOut
+            var (queues, stopping) = state.withLock { state in
+                defer { state.wake = [] }
+                return (state.wake, state.stopping)
+            }
+            if stopping { break }
+            do throws(StoreError) {
+                let connection = try reader.session.connected()
+                if listeningOn != ObjectIdentifier(connection) {
+                    listen(on: connection)
+                    try reader.session.run("LISTEN \(PostgresSchema.channel)")
+                    listeningOn = ObjectIdentifier(connection)
+                    queues = nil  // notifications may have been missed while the connection was down
+                }
+                while true {
+                    let events = try reader.events(after: last, scope: .everything, limit: 1000)
+                    guard let newest = events.last else { break }
+                    last = newest.seq
+                    deliver(events)
+                    for event in events where event.state == .pending { queues?.insert(event.queue) }
+                    if events.count < 1000 { break }
+                }
+            } catch {
+                listeningOn = nil
+                queues = nil
+                if lastFailureLog.map({ DispatchTime.now() > $0 + .seconds(10) }) ?? true {
+                    logger.error("cannot follow the event log; retrying", metadata: ["error": "\(error.protocolError.message)"])
+                    lastFailureLog = .now()
+                }
+            }
+            if timedOut { queues = nil }
+            if queues.map({ !$0.isEmpty }) ?? true { wake(queues) }
+        }
+        reader.session.close()
+        finished.signal()
+    }
+
+    /// Notifications arrive on the connection's event loop; the thread does the reading.
+    private func listen(on connection: PostgresConnection) {
+        connection.addListener(channel: PostgresSchema.channel) { [weak self] _, notification in
+            self?.notified(notification.payload)
+        }
+    }
+
+    private func notified(_ payload: String) {
+        let named = Self.wokenQueues(payload)
+        state.withLock { state in
+            if let named, state.wake != nil { state.wake!.formUnion(named) } else { state.wake = nil }
+        }
+        signal.signal()
+    }
+
+    /// The `wake` member of a notification: nil when absent or null (wake every queue).
+    static func wokenQueues(_ payload: String) -> Set<String>? {
+        guard let value = try? JSONParser.parse(payload), let names = value["wake"]?.array else { return nil }
+        return Set(names.compactMap(\.string))
+    }
+}

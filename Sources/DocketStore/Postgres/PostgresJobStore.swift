@@ -1,0 +1,325 @@
+import DocketProtocol
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL backend: the writer's connection, shared with any number of other
+/// `docketd` on the same database.
+///
+/// Every transition is one guarded statement, exactly as on SQLite; what changes is that
+/// other daemons write too. Row locks (`FOR NO KEY UPDATE SKIP LOCKED` for claims, the
+/// guarded `UPDATE` for the rest, re-checked by PostgreSQL after a lock wait) keep two
+/// daemons from taking one job; events get their `seq` at commit under one counter row's
+/// lock, so seqs become visible in order (see `commit`); maintenance is done by whichever
+/// daemon holds an advisory lock for it, its work fenced like everything else.
+public final class PostgresJobStore: PostgresJobReader, JobStore {
+    public let settings: PostgresSettings
+    let logger: Logger
+    /// Events of the open transaction; their seqs are handed out at commit.
+    private var transactionEvents: [JobEvent] = []
+    /// Queues the open transaction made jobs eligible in, for other daemons' waiting claims.
+    var wokenQueues: Set<String> = []
+    /// Whether this transaction holds the maintenance lock: nil until first asked.
+    var holdsMaintenance: Bool?
+    /// The time of the latest change, for deadlines put off while another daemon maintains.
+    var latestNow: Int64 = 0
+
+    /// Connects, and creates or migrates the schema.
+    public init(settings: PostgresSettings, logger: Logger) throws(StoreError) {
+        self.settings = settings
+        self.logger = logger
+        super.init(session: Self.makeSession(settings, logger))
+        try PostgresSchema.migrate(session)
+    }
+
+    static func makeSession(_ settings: PostgresSettings, _ logger: Logger) -> PostgresSession {
+        // A connection that dies mid-transaction must not leave its row locks held for long.
+        PostgresSession(
+            settings: settings, logger: logger,
+            setup: ["SET application_name = 'docketd'", "SET idle_in_transaction_session_timeout = '30s'"])
+    }
+
+    public static var latestSchemaVersion: Int64 { PostgresSchema.latestVersion }
+
+    public func schemaVersion() throws(StoreError) -> Int64 { try PostgresSchema.version(session) }
+
+    public func makeReader() throws(StoreError) -> any JobReader {
+        Self.makeReader(settings: settings, logger: logger)
+    }
+
+    /// A reader on a connection of its own, which it opens when first used.
+    public static func makeReader(settings: PostgresSettings, logger: Logger) -> PostgresJobReader {
+        PostgresJobReader(session: makeSession(settings, logger))
+    }
+
+    /// The plan PostgreSQL picks for `sql` (for tests of the indexes).
+    public func queryPlan(_ sql: String) throws(StoreError) -> [String] {
+        try session.run("EXPLAIN " + sql).map { $0.makeRandomAccess().text(0) }
+    }
+
+    // MARK: Transactions
+
+    public func begin() throws(StoreError) {
+        transactionEvents.removeAll(keepingCapacity: true)
+        wokenQueues.removeAll()
+        holdsMaintenance = nil
+        try session.run("BEGIN")
+    }
+
+    /// Hands the transaction's events their seqs and commits. The counter row's lock is held
+    /// from here to the end of the commit, so the next transaction to take seqs commits
+    /// after this one: a reader that sees seq N already sees every seq below it. One NOTIFY
+    /// per transaction (not per change) tells the other daemons what to read and whom to
+    /// wake; its cluster-wide lock costs nothing more, since the counter already serialises
+    /// these commits.
+    public func commit() throws(StoreError) -> [JobEvent] {
+        var events = transactionEvents
+        transactionEvents.removeAll(keepingCapacity: true)
+        if !events.isEmpty {
+            var offset = 0
+            while offset < events.count {
+                let end = min(events.count, offset + Self.eventsPerStatement)
+                let base = try insertEvents(events[offset..<end], notify: end == events.count)
+                for index in offset..<end { events[index].seq = base + Int64(index - offset) + 1 }
+                offset = end
+            }
+        } else if !wokenQueues.isEmpty {
+            try session.run("SELECT pg_notify('\(PostgresSchema.channel)', $1)", PostgresBindings([.text(notification(seq: nil))]))
+        }
+        try session.run("COMMIT", committing: true)
+        return events
+    }
+
+    public func rollback() {
+        transactionEvents.removeAll(keepingCapacity: true)
+        if session.isConnected { _ = try? session.run("ROLLBACK") }
+    }
+
+    /// Nine parameters an event, under PostgreSQL's 65,535 per statement.
+    static let eventsPerStatement = 5000
+
+    /// Takes seqs for `events` from the counter and stores them; returns the seq before the first.
+    private func insertEvents(_ events: ArraySlice<JobEvent>, notify: Bool) throws(StoreError) -> Int64 {
+        var values: [PostgresValue] = [.int(Int64(events.count))]
+        var rows: [String] = []
+        rows.reserveCapacity(events.count)
+        for (index, event) in events.enumerated() {
+            let p = values.count
+            rows.append("($\(p + 1)::int8, $\(p + 2)::int8, $\(p + 3)::int8, $\(p + 4), $\(p + 5), $\(p + 6)::int8, $\(p + 7), $\(p + 8), $\(p + 9))")
+            values += [
+                .int(Int64(index + 1)), .int(event.at), .int(event.job), .text(event.queue), .text(event.kind.rawValue),
+                .int(event.version), .text(event.state.rawValue), .optionalText(event.data?.text), .optionalText(event.peer),
+            ]
+        }
+        var notice = "NULL"
+        if notify {
+            values.append(.text(notification(seq: nil)))
+            // The seq goes in front of the rest of the JSON object once it is known.
+            notice = "pg_notify('\(PostgresSchema.channel)', '{\"seq\":' || (c.base + $1) || ',' || substr($\(values.count), 2))"
+        }
+        let sql = """
+            WITH c AS (UPDATE docket_event_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq - $1 AS base),
+            e AS (INSERT INTO docket_events (seq, at, job, queue, type, version, state, data, peer)
+                  SELECT c.base + v.n, v.at, v.job, v.queue, v.type, v.version, v.state, v.data, v.peer
+                  FROM c, (VALUES \(rows.joined(separator: ", "))) AS v(n, at, job, queue, type, version, state, data, peer))
+            SELECT c.base, \(notice) FROM c
+            """
+        guard let base = try session.first(sql, PostgresBindings(values))?.int(0) else {
+            throw .storage("the event counter row is missing; the schema is damaged")
+        }
+        return base
+    }
+
+    /// The notification's JSON: `{"seq": N, "wake": [queues]}`, `wake` null when the list
+    /// would not fit in a notification (then every waiting claim looks).
+    private func notification(seq: Int64?) -> String {
+        var writer = JSONWriter()
+        writer.beginObject()
+        if let seq {
+            writer.key("seq")
+            writer.int(seq)
+        }
+        writer.key("wake")
+        let total = wokenQueues.reduce(0) { $0 + $1.utf8.count + 3 }
+        if total > 6000 {
+            writer.null()
+        } else {
+            writer.beginArray()
+            for queue in wokenQueues.sorted() { writer.string(queue) }
+            writer.endArray()
+        }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    // MARK: Transitions
+
+    public func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool) {
+        latestNow = context.now
+        let runAt = request.runAt.resolve(now: context.now)
+        let inserted = try session.first(
+            """
+            INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                                     backoff_max_ms, run_at, created_at, updated_at, unique_key)
+            VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10)
+            ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+            RETURNING \(Self.jobColumns)
+            """,
+            PostgresBindings([
+                .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
+                .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
+                .int(runAt), .int(context.now), .optionalText(request.uniqueKey),
+            ]))
+        guard let inserted else {
+            // The key was taken, by a commit that came first (the insert waited for it).
+            guard let key = request.uniqueKey,
+                let existing = try session.first(
+                    "SELECT \(Self.jobColumns) FROM docket_jobs WHERE queue = $1 AND unique_key = $2",
+                    PostgresBindings([.text(request.queue), .text(key)]))
+            else { throw .conflict("the job holding this unique_key went away while the enqueue waited for it") }
+            return (Self.storedJob(row: existing).job, false)
+        }
+        let job = Self.storedJob(row: inserted).job
+        record(.enqueued, job, context, data: nil)
+        return (job, true)
+    }
+
+    public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {
+        latestNow = context.now
+        // One queue (the usual claim) walks its range of docket_jobs_ready from the start.
+        let queueMatch = request.queues.count == 1 ? "queue = $4" : "queue = ANY($4)"
+        let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
+        let row = try session.first(
+            """
+            WITH candidate AS (
+                SELECT id FROM docket_jobs WHERE \(queueMatch) AND state = 'pending'
+                ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
+            UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1,
+                                     lease_expires_at = $2 + $1, worker = $3, updated_at = $2
+            FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
+            RETURNING \(Self.claimedColumns)
+            """,
+            PostgresBindings([.int(request.leaseMs), .int(context.now), .optionalText(worker), queues]))
+        guard let row else { return nil }
+        let job = Self.storedJob(row: row).job
+        record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
+        return job
+    }
+
+    /// The job columns qualified by the claim's table alias (`candidate` has an `id` too).
+    private static let claimedColumns = jobColumns.split(separator: ",").map { "j." + $0.filter { $0 != " " } }
+        .joined(separator: ", ")
+
+    public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            request.fence, operation: "report progress on", from: ["running"],
+            set: "progress = CASE WHEN $4 THEN $5 ELSE progress END, lease_expires_at = $3 + coalesce($6, lease_ms)",
+            [.bool(request.progress != nil), .optionalText(request.progress.flatMap { $0.isNull ? nil : $0.text }),
+             .optionalInt(request.leaseMs)],
+            context)
+        record(.progress, job, context, data: request.progress)
+        return job
+    }
+
+    public func complete(_ request: CompleteRequest, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            request.fence, operation: "complete", from: ["running"],
+            set: "state = 'completed', result = $4, lease_expires_at = NULL",
+            [.optionalText(request.result.isNull ? nil : request.result.text)], context)
+        record(.completed, job, context, data: request.result.isNull ? nil : request.result)
+        return job
+    }
+
+    public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
+        guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
+        let current = stored.job
+        let willRetry = request.retry && current.attempt < current.maxAttempts
+        let delay =
+            request.retryInMs
+            ?? Backoff.delay(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
+        let errorText: PostgresValue = .optionalText(request.error.isNull ? nil : request.error.text)
+        let job =
+            willRetry
+            ? try guarded(
+                request.fence, operation: "fail", from: ["running"],
+                set: "state = $4, run_at = $5, last_error = $6, lease_expires_at = NULL",
+                [.text(delay > 0 ? "scheduled" : "pending"), .int(context.now + delay), errorText], context)
+            : try guarded(
+                request.fence, operation: "fail", from: ["running"],
+                set: "state = 'failed', last_error = $4, lease_expires_at = NULL", [errorText], context)
+        record(willRetry ? .retryScheduled : .failed, job, context, data: request.error.isNull ? nil : request.error)
+        return job
+    }
+
+    public func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "cancel", from: ["pending", "scheduled", "running"],
+            set: "state = 'cancelled', lease_expires_at = NULL", [], context)
+        record(.cancelled, job, context, data: nil)
+        return job
+    }
+
+    public func retry(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "retry", from: ["failed", "cancelled"],
+            set: "state = 'pending', attempt = 0, run_at = $3, result = NULL", [], context)
+        record(.retried, job, context, data: nil)
+        return job
+    }
+
+    public func release(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
+        let job = try guarded(
+            fence, operation: "release", from: ["running"],
+            set: "state = 'pending', attempt = attempt - 1, run_at = $3, lease_expires_at = NULL, worker = NULL", [], context)
+        record(.leaseExpired, job, context, data: RawJSON(["reason": "the claimant disconnected before the claim reached it"]))
+        return job
+    }
+
+    // MARK: Helpers
+
+    /// One guarded UPDATE that matches only the fenced id, version and allowed states and
+    /// bumps the version by exactly 1; in the same round trip, when it matched nothing, the
+    /// row as it is, to say why. $1, $2 and $3 are the id, version and time; `set` may use
+    /// $4 onwards, bound from `values`.
+    func guarded(
+        _ fence: JobVersion, operation: String, from states: [String], set: String, _ values: [PostgresValue],
+        _ context: ChangeContext
+    ) throws(StoreError) -> Job {
+        latestNow = context.now
+        let allowed = states.map { "'\($0)'" }.joined(separator: ", ")
+        let row = try session.first(
+            """
+            WITH changed AS (
+                UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3
+                WHERE id = $1 AND version = $2 AND state IN (\(allowed))
+                RETURNING \(Self.jobColumns))
+            SELECT \(Self.jobColumns), true FROM changed
+            UNION ALL
+            SELECT \(Self.jobColumns), false FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
+            """,
+            PostgresBindings([.int(fence.job), .int(fence.version), .int(context.now)] + values))
+        guard let row else { throw .jobNotFound(fence.job) }
+        if row.bool(20) { return Self.storedJob(row: row).job }
+        // The row shown is from before any lock wait; after one, read it afresh.
+        var current = Self.storedJob(row: row)
+        if current.job.version == fence.version && states.contains(current.storedState) {
+            guard let fresh = try storedJob(fence.job) else { throw .jobNotFound(fence.job) }
+            current = fresh
+            if current.job.version == fence.version && states.contains(current.storedState) {
+                throw .conflict("job \(fence.job) changed while its update waited for a lock")
+            }
+        }
+        if current.job.version != fence.version {
+            throw .staleVersion(current.job.reference, expected: fence.version)
+        }
+        let wire = states.map(StoredJob.wireState).reduce(into: [JobState]()) { if !$0.contains($1) { $0.append($1) } }
+        throw .invalidState(current.job.reference, operation: operation, allowed: wire)
+    }
+
+    func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) {
+        transactionEvents.append(
+            JobEvent(
+                seq: 0, at: context.now, job: job.id, queue: job.queue, kind: kind, version: job.version, state: job.state,
+                data: data, peer: context.peer))
+        if job.state == .pending && job.runAt <= context.now { wokenQueues.insert(job.queue) }
+    }
+}
