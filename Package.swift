@@ -89,8 +89,16 @@ let package = Package(
         .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
         .testTarget(
-            name: "DocketStoreTests", dependencies: ["DocketStore", "DocketProtocol", "DocketTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DocketServerTests", dependencies: ["DocketServer", "DocketStore", "DocketProtocol"]),
+            name: "DocketStoreTests",
+            dependencies: [
+                "DocketStore", "DocketProtocol", "DocketTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "DocketServerTests",
+            dependencies: [
+                "DocketServer", "DocketStore", "DocketProtocol", "DocketTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
         // Start the built docketd and talk to it over its real socket.
         .testTarget(name: "DocketEndToEndTests", dependencies: ["DocketClient", "DocketProtocol", "DocketTestSupport"]),
         // socket activation, sd_notify, the watchdog, access control and contrib/, against the

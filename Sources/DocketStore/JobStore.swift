@@ -26,6 +26,7 @@ public struct ChangeContext: Sendable {
 public protocol JobStore: JobReader {
     func begin() throws(StoreError)
     /// Commits and returns the events the transaction stored, in `seq` order.
+    @discardableResult
     func commit() throws(StoreError) -> [JobEvent]
     func rollback()
     /// Inserts a job, or returns the stored one with `created: false` when its queue already

@@ -2,24 +2,43 @@ import DocketProtocol
 import DocketServer
 import DocketStore
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
+import DocketTestSupport
 import Testing
 
 /// A coordinator over a real temporary database, driven by hand with a manual clock.
 final class CoordinatorHarness {
+    let backend: Backend
     let folder: URL
-    let store: SQLiteJobStore
+    /// The SQLite file or the PostgreSQL URL.
+    let path: String
+    let store: any JobStore
     let coordinator: Coordinator
     var now: Int64 = 1_795_000_000_000
 
-    init() throws {
+    init(_ backend: Backend = .sqlite) throws {
+        self.backend = backend
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("docket-coord-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        store = try SQLiteJobStore(path: folder.appendingPathComponent("docket.db").path)
+        switch backend {
+        case .sqlite:
+            path = folder.appendingPathComponent("docket.db").path
+            store = try SQLiteJobStore(path: path)
+        case .postgresql:
+            path = try TestPostgres.createDatabase()
+            store = try PostgresJobStore(settings: try PostgresSettings(url: path), logger: Logger(label: "test"))
+        }
         coordinator = Coordinator(store: store, jitter: { 0 })
     }
 
-    deinit { try? FileManager.default.removeItem(at: folder) }
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+        if backend == .postgresql { TestPostgres.dropDatabase(path) }
+    }
+
+    /// The SQLite store, for tests about SQLite itself.
+    var sqlite: SQLiteJobStore { store as! SQLiteJobStore }
 
     /// Collects the answers a request gets.
     final class Inbox: Sendable {
@@ -78,8 +97,8 @@ extension Reply {
 struct CoordinatorTests {
     /// A claim that finds nothing waits, and the enqueue that follows hands it the job in
     /// the same transaction.
-    @Test func waitingClaim_isServedByTheNextEnqueue() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func waitingClaim_isServedByTheNextEnqueue(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let waiter = h.park()
         #expect(waiter.all.isEmpty)
         #expect(h.coordinator.waitingClaims == 1)
@@ -90,8 +109,8 @@ struct CoordinatorTests {
     }
 
     /// Waiters are served first come, first served, one job each.
-    @Test func waiters_areServedInArrivalOrder() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func waiters_areServedInArrivalOrder(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let first = h.park()
         let second = h.park()
         let third = h.park()
@@ -104,8 +123,8 @@ struct CoordinatorTests {
 
     /// A waiter on other queues is passed over, and one waiting on several queues is served
     /// by any of them.
-    @Test func waiters_matchTheirQueues() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func waiters_matchTheirQueues(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let onA = h.park(["a"])
         let onBC = h.park(["b", "c"])
         let job = try #require(h.enqueue("c"))
@@ -115,8 +134,8 @@ struct CoordinatorTests {
 
     /// When its wait runs out a claim is answered with `job: null`, at the deadline the
     /// coordinator reports.
-    @Test func waitingClaim_timesOutWithNull() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func waitingClaim_timesOutWithNull(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let waiter = h.park(waitMs: 500)
         #expect(h.coordinator.nextDeadline() == h.now + 500)
         h.now += 499
@@ -129,8 +148,8 @@ struct CoordinatorTests {
     }
 
     /// A waiter whose client has gone is dropped and never swallows a job.
-    @Test func goneWaiter_neverSwallowsAJob() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func goneWaiter_neverSwallowsAJob(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let origin = ConnectionOrigin(peer: "2@2")
         let gone = h.park(origin: origin)
         let present = h.park()
@@ -142,8 +161,8 @@ struct CoordinatorTests {
     }
 
     /// A delayed job wakes a waiter when its run_at comes, with no request in between.
-    @Test func delayedJob_wakesAWaiterAtRunAt() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func delayedJob_wakesAWaiterAtRunAt(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let job = try #require(h.enqueue(runAt: .after(milliseconds: 2000)))
         let waiter = h.park(waitMs: 5000)
         #expect(waiter.all.isEmpty)
@@ -154,8 +173,8 @@ struct CoordinatorTests {
     }
 
     /// A passed lease returns the job to the queue and wakes a waiter; the old holder is stale.
-    @Test func leaseExpiry_wakesAWaiterAndFencesTheOldWorker() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func leaseExpiry_wakesAWaiterAndFencesTheOldWorker(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         _ = h.enqueue()
         guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"], leaseMs: 1000))) else {
             Issue.record("claim failed")
@@ -177,8 +196,8 @@ struct CoordinatorTests {
     }
 
     /// A failed job retried after its backoff wakes a waiter when the backoff ends.
-    @Test func backoffEnd_wakesAWaiter() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func backoffEnd_wakesAWaiter(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         _ = h.enqueue()
         guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))) else { return }
         guard case .job(let failed)? = h.send(.fail(FailRequest(fence: JobVersion(job: held.id, version: held.version)))) else {
@@ -193,8 +212,8 @@ struct CoordinatorTests {
     }
 
     /// `retry` of a failed job wakes a waiter at once.
-    @Test func retry_wakesAWaiter() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func retry_wakesAWaiter(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         _ = h.enqueue()
         guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))),
             case .job(let failed)? = h.send(.fail(FailRequest(fence: JobVersion(job: held.id, version: held.version), retry: false)))
@@ -205,8 +224,8 @@ struct CoordinatorTests {
     }
 
     /// In one batch every request is answered and one bad request does not undo the others.
-    @Test func batch_oneFailureRollsBackAlone() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func batch_oneFailureRollsBackAlone(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let (good1, inbox1) = h.command(.enqueue(EnqueueRequest(queue: "q")))
         let (bad, inbox2) = h.command(.cancel(JobVersion(job: 42, version: 1)))
         let (good2, inbox3) = h.command(.enqueue(EnqueueRequest(queue: "q")))
@@ -221,8 +240,8 @@ struct CoordinatorTests {
 
     /// A claim given back because its answer could not be delivered is claimable again and
     /// does not count as an attempt.
-    @Test func release_returnsTheJob() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func release_returnsTheJob(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         _ = h.enqueue()
         guard case .claimed(let held?)? = h.send(.claim(ClaimRequest(queues: ["q"]))) else { return }
         let waiter = h.park()
@@ -231,8 +250,8 @@ struct CoordinatorTests {
     }
 
     /// At shutdown every parked claim is answered with `job: null`.
-    @Test func shutdown_answersParkedClaimsWithNull() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func shutdown_answersParkedClaimsWithNull(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let waiters = [h.park(), h.park(["other"])]
         for completion in h.coordinator.releaseAllWaiters() { completion.respond(completion.reply) }
         #expect(waiters.map(\.all) == [[.claimed(nil)], [.claimed(nil)]])
@@ -243,8 +262,8 @@ struct CoordinatorTests {
 struct BatchEnqueueTests {
     /// A `jobs` array is stored in one savepoint, answers each job with its `created` flag in
     /// order, and hands eligible jobs to waiters of every queue it touched.
-    @Test func enqueueMany_storesAllAndServesWaiters() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func enqueueMany_storesAllAndServesWaiters(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let onA = h.park(["a"])
         let onB = h.park(["b"])
         _ = h.send(.enqueue(EnqueueRequest(queue: "a", uniqueKey: "k")))
@@ -276,8 +295,8 @@ struct RetentionTests {
 
     /// Completed and cancelled jobs and their events are deleted once their retention has
     /// passed, at a deadline the timer knows; failed jobs stay.
-    @Test func finishedJobs_arePrunedAfterRetention() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func finishedJobs_arePrunedAfterRetention(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let completed = try #require(finish(h) { .complete(CompleteRequest(fence: $0)) })
         let failed = try #require(finish(h) { .fail(FailRequest(fence: $0, retry: false)) })
         h.now += 1000
@@ -298,8 +317,8 @@ struct RetentionTests {
     }
 
     /// `purge` deletes finished jobs matching its filters, with their events, and nothing else.
-    @Test func purge_deletesMatchingFinishedJobs() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func purge_deletesMatchingFinishedJobs(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let failed = try #require(finish(h) { .fail(FailRequest(fence: $0, retry: false)) })
         let completed = try #require(finish(h) { .complete(CompleteRequest(fence: $0)) })
         let pending = try #require(h.enqueue())

@@ -1,6 +1,7 @@
 import DocketProtocol
 import DocketServer
 import DocketStore
+import DocketTestSupport
 import Testing
 
 @Suite("Schedules: edits fenced by version, exactly one job per slot")
@@ -15,8 +16,8 @@ struct ScheduleTests {
 
     /// Version 0 creates; the current version edits (version + 1); any other version is
     /// `stale_version` and changes nothing — a scheduler can never overwrite an operator.
-    @Test func edits_areFencedByVersion() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func edits_areFencedByVersion(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         guard case .schedule(let created)? = try put(h, version: 0) else { Issue.record("create failed"); return }
         #expect(created.version == 1)
         guard case .failure(let again)? = try put(h, version: 0) else { Issue.record("second create accepted"); return }
@@ -35,8 +36,8 @@ struct ScheduleTests {
 
     /// When a slot comes, exactly one job is enqueued with the slot's unique key, and the
     /// schedule moves to its next slot; the deadline timer knows when.
-    @Test func dueSlot_firesOnce() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func dueSlot_firesOnce(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         h.now = Timestamp.parse("2026-11-23T10:02:30.000Z")!
         guard case .schedule(let schedule)? = try put(h, version: 0) else { return }
         let slot = Timestamp.parse("2026-11-23T10:05:00.000Z")!
@@ -58,8 +59,8 @@ struct ScheduleTests {
     }
 
     /// Slots missed while the daemon was down fire once, not once each.
-    @Test func missedSlots_fireOnce() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func missedSlots_fireOnce(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         h.now = Timestamp.parse("2026-11-23T10:00:00.000Z")!
         _ = try put(h, version: 0)
         h.now = Timestamp.parse("2026-11-23T13:01:00.000Z")!
@@ -69,8 +70,8 @@ struct ScheduleTests {
     }
 
     /// A paused schedule fires nothing; resumed, it starts from its next slot after now.
-    @Test func pausedSchedule_firesNothing() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func pausedSchedule_firesNothing(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         h.now = Timestamp.parse("2026-11-23T10:00:00.000Z")!
         _ = try put(h, version: 0, paused: true)
         #expect(h.coordinator.nextDeadline() == nil)
@@ -83,8 +84,8 @@ struct ScheduleTests {
 
     /// Re-firing a slot (as after a crash that lost the advance) cannot enqueue a second job:
     /// the slot's unique key is taken.
-    @Test func refiredSlot_isIdempotent() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func refiredSlot_isIdempotent(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         h.now = Timestamp.parse("2026-11-23T10:04:00.000Z")!
         _ = try put(h, version: 0)
         let key = Schedule.uniqueKey(name: "nightly", slot: Timestamp.parse("2026-11-23T10:05:00.000Z")!)
@@ -99,8 +100,8 @@ struct ScheduleTests {
 struct EventOrderTests {
     /// Every committed change yields one event, handed out after commit in increasing seq,
     /// the same as stored; a rolled-back request leaves no event behind.
-    @Test func events_areCommittedInOrder() throws {
-        let h = try CoordinatorHarness()
+    @Test(arguments: Backend.available) func events_areCommittedInOrder(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
         let (a, _) = h.command(.enqueue(EnqueueRequest(queue: "q")))
         let (bad, _) = h.command(.cancel(JobVersion(job: 99, version: 1)))
         let (b, _) = h.command(.enqueue(EnqueueRequest(queue: "q")))
@@ -116,9 +117,9 @@ struct EventOrderTests {
     /// "Events of job N in order" and "events after seq S" are index lookups, not scans.
     @Test func eventQueries_useIndexes() throws {
         let h = try CoordinatorHarness()
-        let byJob = try h.store.queryPlan("SELECT seq FROM events WHERE job = 1 AND seq > 0 ORDER BY seq")
+        let byJob = try h.sqlite.queryPlan("SELECT seq FROM events WHERE job = 1 AND seq > 0 ORDER BY seq")
         #expect(byJob.joined().contains("events_job") && !byJob.joined().contains("TEMP B-TREE"))
-        let after = try h.store.queryPlan("SELECT seq FROM events WHERE seq > 10 ORDER BY seq")
+        let after = try h.sqlite.queryPlan("SELECT seq FROM events WHERE seq > 10 ORDER BY seq")
         #expect(after.joined().contains("INTEGER PRIMARY KEY") && !after.joined().contains("SCAN"))
     }
 }

@@ -1,12 +1,13 @@
 import DocketProtocol
 import DocketStore
+import DocketTestSupport
 import Testing
 
 @Suite("Job life cycle in the store")
 struct LifecycleTests {
     /// Claims take the lowest priority first, then the earliest run_at, then the lowest id.
-    @Test func claimOrder_priorityThenRunAtThenID() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func claimOrder_priorityThenRunAtThenID(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let late = try db.enqueue(priority: 5)
         let first = try db.enqueue(priority: -1)
         db.now += 10
@@ -18,8 +19,8 @@ struct LifecycleTests {
     }
 
     /// A claim over several queues takes the best job across all of them.
-    @Test func claimAcrossQueues_takesTheBestOfAll() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func claimAcrossQueues_takesTheBestOfAll(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         try db.enqueue("a", priority: 3)
         let best = try db.enqueue("b", priority: 1)
         try db.enqueue("c", priority: 0)
@@ -27,8 +28,8 @@ struct LifecycleTests {
     }
 
     /// A claim moves the job to running, counts the attempt, sets the lease and the worker.
-    @Test func claim_setsLeaseAttemptAndWorker() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func claim_setsLeaseAttemptAndWorker(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let job = try db.enqueue()
         let claimed = try #require(try db.claim(leaseMs: 5000))
         #expect(claimed.id == job.id)
@@ -40,8 +41,8 @@ struct LifecycleTests {
     }
 
     /// A delayed job is not claimable until promoted at its run_at, and keeps its version.
-    @Test func delayedJob_becomesEligibleAtRunAt() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func delayedJob_becomesEligibleAtRunAt(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let job = try db.enqueue(runAt: .after(milliseconds: 1000))
         #expect(job.state == .pending)
         #expect(try db.claim() == nil)
@@ -54,8 +55,8 @@ struct LifecycleTests {
     }
 
     /// The same unique_key in the same queue returns the stored job instead of a second one.
-    @Test func uniqueKey_isIdempotentPerQueue() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func uniqueKey_isIdempotentPerQueue(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let first = try db.change { store throws(StoreError) in
             try store.enqueue(EnqueueRequest(queue: "q", uniqueKey: "order-7"), db.context)
         }
@@ -72,8 +73,8 @@ struct LifecycleTests {
     }
 
     /// `fail` retries after min(max, initial·2^(attempt-1)) ±10% jitter, then fails for good.
-    @Test func fail_backsOffThenFailsWhenAttemptsRunOut() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func fail_backsOffThenFailsWhenAttemptsRunOut(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         try db.enqueue(maxAttempts: 3)
         var delays: [Int64] = []
         for (attempt, jitter) in [(1, 1.0), (2, -1.0)] {
@@ -107,8 +108,8 @@ struct LifecycleTests {
     }
 
     /// `retry_in_ms` replaces the backoff; `retry: false` fails at once with attempts left.
-    @Test func fail_overrides() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func fail_overrides(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         try db.enqueue()
         let claimed = try #require(try db.claim())
         let now = try db.change { store throws(StoreError) in
@@ -124,8 +125,8 @@ struct LifecycleTests {
 
     /// A passed lease puts the job back (version bumped, so the old worker is fenced off),
     /// or fails it when no attempts remain.
-    @Test func leaseExpiry_requeuesThenFails() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func leaseExpiry_requeuesThenFails(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         try db.enqueue(maxAttempts: 2)
         let first = try #require(try db.claim(leaseMs: 100))
         #expect(try db.store.nextDeadline() == db.now + 100)
@@ -145,8 +146,8 @@ struct LifecycleTests {
     }
 
     /// Progress renews the lease by the claim's length unless told otherwise.
-    @Test func progress_renewsTheLease() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func progress_renewsTheLease(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         try db.enqueue()
         let claimed = try #require(try db.claim(leaseMs: 1000))
         db.now += 500
@@ -163,8 +164,8 @@ struct LifecycleTests {
     }
 
     /// `retry` of a failed job starts it over: pending now, attempt 0.
-    @Test func retry_startsOver() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func retry_startsOver(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let failed = try StartingState.failed.make(in: db)
         let retried = try FencedOp.retry.apply(JobVersion(job: failed.id, version: failed.version), in: db)
         #expect(retried.state == .pending && retried.attempt == 0 && retried.runAt == db.now)
@@ -173,8 +174,8 @@ struct LifecycleTests {
 
     /// A refused change writes nothing, so the batch around it commits as if it had not been
     /// asked: the writer relies on this instead of a savepoint per request.
-    @Test func refusedChange_leavesTheTransactionUntouched() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func refusedChange_leavesTheTransactionUntouched(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let running = try StartingState.running.make(in: db)
         let fence = JobVersion(job: running.id, version: running.version)
         let stale = JobVersion(job: running.id, version: running.version - 1)
@@ -197,8 +198,8 @@ struct LifecycleTests {
     }
 
     /// `list` pages by id with a cursor and filters by queue and state; `counts` groups them.
-    @Test func listAndCounts() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func listAndCounts(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         for index in 0..<5 { try db.enqueue(index % 2 == 0 ? "even" : "odd") }
         try db.enqueue("even", runAt: .after(milliseconds: 1000))
         _ = try db.claim(["odd"])
@@ -217,14 +218,14 @@ struct LifecycleTests {
     /// Ids and seqs are never reused, also across a restart: after the newest job and its
     /// events are purged the next job and event get new ones, so an old (id, version) pair
     /// can never fence a different job and a watcher's `since` never skips a new event.
-    @Test func ids_areNeverReused() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func ids_areNeverReused(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let newest = try StartingState.completed.make(in: db)
         let lastSeq = try #require(try db.store.events(ofJob: newest.id).last?.seq)
         #expect(try db.change { store throws(StoreError) in try store.purge(PurgeRequest()) } == 1)
-        #expect(try db.store.latestEventSeq() < lastSeq, "the newest events went with the job")
+        #expect(try db.store.events(ofJob: newest.id).isEmpty, "the newest events went with the job")
         #expect(try db.enqueue().id == newest.id + 1)
-        let reopened = try SQLiteJobStore(path: db.path)
+        let reopened = try db.reopen()
         try reopened.begin()
         let afterRestart = try reopened.enqueue(EnqueueRequest(queue: "q"), db.context).job
         let events = try reopened.commit()
@@ -233,8 +234,8 @@ struct LifecycleTests {
     }
 
     /// A reader on its own connection sees committed changes only.
-    @Test func reader_seesCommittedStateOnly() throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available) func reader_seesCommittedStateOnly(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
         let reader = try db.store.makeReader()
         try db.store.begin()
         let job = try db.store.enqueue(EnqueueRequest(queue: "q"), db.context).job

@@ -9,8 +9,8 @@ struct SchemaTests {
     /// A new database records the latest migration and Docket's application id.
     @Test func newDatabase_isMigratedAndMarked() throws {
         let db = try TemporaryDatabase()
-        #expect(try db.store.schemaVersion() == SQLiteJobStore.latestSchemaVersion)
-        #expect(try db.store.integrityCheck() == ["ok"])
+        #expect(try db.sqlite.schemaVersion() == SQLiteJobStore.latestSchemaVersion)
+        #expect(try db.sqlite.integrityCheck() == ["ok"])
     }
 
     /// Opening a migrated database again changes nothing and keeps its jobs.
@@ -43,7 +43,7 @@ struct SchemaTests {
     /// Claims read the best job straight off the `jobs_ready` index: no scan, no sort.
     @Test func claimQuery_usesTheReadyIndex() throws {
         let db = try TemporaryDatabase()
-        let plan = try db.store.queryPlan(
+        let plan = try db.sqlite.queryPlan(
             "SELECT id, priority, run_at FROM jobs WHERE queue = 'q' AND state = 'pending' ORDER BY priority, run_at, id LIMIT 1")
         #expect(plan.count == 1)
         #expect(plan[0].contains("USING COVERING INDEX jobs_ready") || plan[0].contains("USING INDEX jobs_ready"))
@@ -72,16 +72,16 @@ struct SchemaTests {
             try store.release(JobVersion(job: claimed.id, version: claimed.version), db.context)
         }
         #expect(released.state == .pending)
-        let building = try db.store.statementsBuildingTemporaryTables()
+        let building = try db.sqlite.statementsBuildingTemporaryTables()
         #expect(building.isEmpty, "these build a temporary B-tree per run: \(building)")
     }
 
     /// The deadline timer finds the next delayed job and the next lease through their indexes.
     @Test func deadlineQueries_useTheirIndexes() throws {
         let db = try TemporaryDatabase()
-        let delayed = try db.store.queryPlan("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
+        let delayed = try db.sqlite.queryPlan("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
         #expect(delayed.joined().contains("jobs_delayed"))
-        let leases = try db.store.queryPlan("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
+        let leases = try db.sqlite.queryPlan("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
         #expect(leases.joined().contains("jobs_leases"))
     }
 

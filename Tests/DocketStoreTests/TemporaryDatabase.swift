@@ -1,27 +1,54 @@
 import DocketProtocol
 import DocketStore
+import DocketTestSupport
 import Foundation
+import Logging
 
-/// A fresh database file in its own temporary folder, removed when the test ends.
+/// A fresh, empty store of one backend, removed when the test ends: a database file in a
+/// temporary folder of its own, or a database of its own on the test PostgreSQL server.
 final class TemporaryDatabase {
+    let backend: Backend
     let folder: URL
+    /// The SQLite file or the PostgreSQL URL.
     let path: String
-    let store: SQLiteJobStore
+    let store: any JobStore
     var now: Int64 = 1_795_000_000_000
 
-    init() throws {
+    init(_ backend: Backend = .sqlite) throws {
+        self.backend = backend
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("docket-store-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        path = folder.appendingPathComponent("docket.db").path
-        store = try SQLiteJobStore(path: path)
+        switch backend {
+        case .sqlite: path = folder.appendingPathComponent("docket.db").path
+        case .postgresql: path = try TestPostgres.createDatabase()
+        }
+        store = try Self.open(backend, path)
     }
 
-    deinit { try? FileManager.default.removeItem(at: folder) }
+    deinit {
+        try? FileManager.default.removeItem(at: folder)
+        if backend == .postgresql { TestPostgres.dropDatabase(path) }
+    }
+
+    static func open(_ backend: Backend, _ path: String) throws -> any JobStore {
+        switch backend {
+        case .sqlite: return try SQLiteJobStore(path: path)
+        case .postgresql: return try PostgresJobStore(settings: try PostgresSettings(url: path), logger: Logger(label: "test"))
+        }
+    }
+
+    /// The same database opened again, as a restarted daemon would.
+    func reopen() throws -> any JobStore {
+        try Self.open(backend, path)
+    }
+
+    /// The SQLite store, for tests about SQLite itself.
+    var sqlite: SQLiteJobStore { store as! SQLiteJobStore }
 
     var context: ChangeContext { ChangeContext(now: now, peer: "1@1000") }
 
     /// Runs one change in its own transaction, as the writer does for a batch of one.
-    func change<T>(_ body: (SQLiteJobStore) throws(StoreError) -> T) throws(StoreError) -> T {
+    func change<T>(_ body: (any JobStore) throws(StoreError) -> T) throws(StoreError) -> T {
         try store.begin()
         do {
             let result = try body(store)

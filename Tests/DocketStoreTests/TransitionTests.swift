@@ -1,5 +1,6 @@
 import DocketProtocol
 import DocketStore
+import DocketTestSupport
 import Testing
 
 /// Where a job stands before the op under test, and how to put it there.
@@ -64,13 +65,22 @@ enum FencedOp: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
+/// One op from one starting state.
+struct TransitionCase: CustomTestStringConvertible, Sendable {
+    let op: FencedOp
+    let state: StartingState
+    var testDescription: String { "\(op.rawValue) from \(state.rawValue)" }
+    static let all = FencedOp.allCases.flatMap { op in StartingState.allCases.map { TransitionCase(op: op, state: $0) } }
+}
+
 @Suite("Transitions: every op from every state")
 struct TransitionTests {
     /// With the current version, an op either moves the job as the contract says and bumps
     /// the version by exactly one, or is refused with `invalid_state` and changes nothing.
-    @Test(arguments: FencedOp.allCases, StartingState.allCases)
-    func currentVersion_appliesOrIsInvalidState(op: FencedOp, state: StartingState) throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available, TransitionCase.all)
+    func currentVersion_appliesOrIsInvalidState(backend: Backend, transition: TransitionCase) throws {
+        let (op, state) = (transition.op, transition.state)
+        let db = try TemporaryDatabase(backend)
         let before = try state.make(in: db)
         let eventsBefore = try db.store.events(ofJob: before.id).count
         let fence = JobVersion(job: before.id, version: before.version)
@@ -94,9 +104,10 @@ struct TransitionTests {
 
     /// With any other version, every op is refused with `stale_version` carrying the job's
     /// present, and nothing changes — the rule that stops lost updates.
-    @Test(arguments: FencedOp.allCases, StartingState.allCases)
-    func staleVersion_changesNothing(op: FencedOp, state: StartingState) throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available, TransitionCase.all)
+    func staleVersion_changesNothing(backend: Backend, transition: TransitionCase) throws {
+        let (op, state) = (transition.op, transition.state)
+        let db = try TemporaryDatabase(backend)
         let before = try state.make(in: db)
         for wrong in [before.version - 1, before.version + 1] where wrong >= 1 {
             #expect(throws: StoreError.staleVersion(before.reference, expected: wrong)) {
@@ -107,9 +118,9 @@ struct TransitionTests {
     }
 
     /// A job that does not exist is `not_found`, whatever the version.
-    @Test(arguments: FencedOp.allCases)
-    func missingJob_isNotFound(op: FencedOp) throws {
-        let db = try TemporaryDatabase()
+    @Test(arguments: Backend.available, FencedOp.allCases)
+    func missingJob_isNotFound(backend: Backend, op: FencedOp) throws {
+        let db = try TemporaryDatabase(backend)
         #expect(throws: StoreError.jobNotFound(999)) { try op.apply(JobVersion(job: 999, version: 1), in: db) }
     }
 }

@@ -71,6 +71,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// per transaction (not per change) tells the other daemons what to read and whom to
     /// wake; its cluster-wide lock costs nothing more, since the counter already serialises
     /// these commits.
+    @discardableResult
     public func commit() throws(StoreError) -> [JobEvent] {
         var events = transactionEvents
         transactionEvents.removeAll(keepingCapacity: true)
