@@ -168,18 +168,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Starts waiting requests in order while the ordering rule allows.
+    /// A request leaves the queue before it is submitted: an answer that comes back at once
+    /// (a refusal decided on the spot) starts the next requests from inside the submission.
     private func startRequests() {
         while let next = waitingToStart.first {
             if next.request.operation.isWrite {
                 guard !readInFlight else { return }
+                waitingToStart.removeFirst()
                 changesInFlight += 1
                 submitChange(next.request, sequence: next.sequence)
             } else {
                 guard !readInFlight, changesInFlight == 0 else { return }
+                waitingToStart.removeFirst()
                 readInFlight = true
                 submitRead(next.request, sequence: next.sequence)
             }
-            waitingToStart.removeFirst()
         }
     }
 

@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -7,8 +8,8 @@ import Testing
 struct BadInputEndToEndTests {
     /// Every kind of bad line gets the contract's code on an open connection, and the
     /// daemon goes on serving it.
-    @Test func badLines_getErrorCodesAndTheConnectionStays() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func badLines_getErrorCodesAndTheConnectionStays(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let socket = try RawSocket(path: daemon.socketPath)
         let cases: [(bytes: [UInt8], code: String)] = [
             (Array("{not json".utf8), "bad_request"),
@@ -55,8 +56,8 @@ struct BadInputEndToEndTests {
 
     /// A line over the limit gets `too_large` and closes that connection only; what came
     /// before it stays applied and other clients are served.
-    @Test func tooLargeLine_closesOnlyThatConnection() async throws {
-        let daemon = try await Daemon(arguments: ["--max-line-bytes", "4096"])
+    @Test(arguments: Backend.available) func tooLargeLine_closesOnlyThatConnection(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend, arguments: ["--max-line-bytes", "4096"])
         let bystander = try RawSocket(path: daemon.socketPath)
         let socket = try RawSocket(path: daemon.socketPath)
         try await socket.send("{\"op\":\"enqueue\",\"queue\":\"before\"}\n")

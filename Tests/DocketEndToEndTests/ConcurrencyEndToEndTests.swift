@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -7,8 +8,8 @@ import Testing
 struct ConcurrencyEndToEndTests {
     /// 16 workers on their own connections drain 2,000 jobs: every job is completed exactly
     /// once, and no claim is ever handed out twice.
-    @Test func sixteenWorkers_completeEveryJobExactlyOnce() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func sixteenWorkers_completeEveryJobExactlyOnce(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let producer = try await daemon.connect()
         let total = 2000
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -43,8 +44,8 @@ struct ConcurrencyEndToEndTests {
     }
 
     /// `kill -9` in the middle of a stream of enqueues loses nothing that was acknowledged.
-    @Test func killNine_losesNoAcknowledgedJob() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func killNine_losesNoAcknowledgedJob(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let acknowledged = AcknowledgedIDs()
         let writers = (0..<4).map { writer in
             Task {

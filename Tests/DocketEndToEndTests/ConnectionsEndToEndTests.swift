@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -7,8 +8,8 @@ import Testing
 struct ConnectionsEndToEndTests {
     /// Clients that vanish mid-request, half-close, or park a claim and leave do no harm:
     /// the daemon answers the next client and no job is swallowed by a gone waiter.
-    @Test func abruptAndHalfClosedClients_leaveTheDaemonHealthy() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func abruptAndHalfClosedClients_leaveTheDaemonHealthy(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         for _ in 0..<50 {
             let socket = try RawSocket(path: daemon.socketPath)
             try await socket.send("{\"op\":\"enqueue\",\"queue\":\"q\"")  // no newline, then gone

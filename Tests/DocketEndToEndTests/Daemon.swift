@@ -7,7 +7,11 @@ import Foundation
 final class Daemon: @unchecked Sendable {
     let folder: URL
     let socketPath: String
+    /// The SQLite file, or the URL of the PostgreSQL database.
     let databasePath: String
+    let backend: Backend
+    /// Whether this daemon made its PostgreSQL database (and drops it at the end).
+    private let ownsDatabase: Bool
     let extraArguments: [String]
     /// A shell line run before docketd (`ulimit -n 64`, say); docketd then replaces the shell.
     let prelude: String?
@@ -28,11 +32,25 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Starts a daemon and returns once it answers `ping`. The database is in `databaseFolder`
-    /// when given (a file system of a test's own, which the log and socket must not keep busy).
-    init(folder: URL? = nil, databaseFolder: URL? = nil, arguments: [String] = [], prelude: String? = nil) async throws {
+    /// when given (a file system of a test's own, which the log and socket must not keep busy);
+    /// on PostgreSQL it is a new database, or the one of `sharing` (another daemon's).
+    init(
+        _ backend: Backend = .sqlite, sharing: Daemon? = nil, folder: URL? = nil, databaseFolder: URL? = nil,
+        arguments: [String] = [], prelude: String? = nil
+    ) async throws {
         self.folder = try folder ?? Self.makeFolder()
         socketPath = self.folder.appendingPathComponent("d.sock").path
-        databasePath = (databaseFolder ?? self.folder).appendingPathComponent("d.db").path
+        self.backend = sharing?.backend ?? backend
+        if let sharing {
+            databasePath = sharing.databasePath
+            ownsDatabase = false
+        } else if self.backend == .postgresql {
+            databasePath = try TestPostgres.createDatabase()
+            ownsDatabase = true
+        } else {
+            databasePath = (databaseFolder ?? self.folder).appendingPathComponent("d.db").path
+            ownsDatabase = false
+        }
         extraArguments = arguments
         self.prelude = prelude
         (process, logHandle) = try Self.launch(
@@ -46,6 +64,7 @@ final class Daemon: @unchecked Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: folder)
+        if ownsDatabase { TestPostgres.dropDatabase(databasePath) }
     }
 
     static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (SpawnedProcess, FileHandle) {

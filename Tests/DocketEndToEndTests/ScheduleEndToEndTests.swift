@@ -1,5 +1,6 @@
 import DocketClient
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -9,7 +10,12 @@ struct ScheduleEndToEndTests {
     /// while it came due (slots are whole minutes; a test does not wait for one).
     func backdate(_ daemon: Daemon, minutes: Int) throws {
         let slot = (Int(Date().timeIntervalSince1970) / 60 - minutes) * 60_000
-        try Shell.run("sqlite3 \(daemon.databasePath) \"UPDATE schedules SET next_run_at = \(slot) WHERE name = 'tick'\"")
+        switch daemon.backend {
+        case .sqlite:
+            try Shell.run("sqlite3 \(daemon.databasePath) \"UPDATE schedules SET next_run_at = \(slot) WHERE name = 'tick'\"")
+        case .postgresql:
+            try TestPostgres.psql(daemon.databasePath, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'")
+        }
     }
 
     /// The jobs the schedule has enqueued, once the writer has done its start-up work: any
@@ -23,8 +29,8 @@ struct ScheduleEndToEndTests {
 
     /// Slots missed while down fire once on restart, never again on later restarts, and a
     /// `kill -9` right after firing does not fire the slot a second time.
-    @Test func missedSlot_firesOnceAcrossRestartsAndKillNine() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func missedSlot_firesOnceAcrossRestartsAndKillNine(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let client = try await daemon.connect()
         // A yearly schedule: no slot of its own comes due while the test runs, so every job
         // here comes from a backdated slot.
@@ -56,8 +62,8 @@ struct ScheduleEndToEndTests {
     }
 
     /// schedule_get, schedule_list and schedule_delete with its version.
-    @Test func readAndDelete() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func readAndDelete(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let client = try await daemon.connect()
         _ = try await client.send(["op": "schedule_put", "name": "b", "cron": "0 3 * * mon-fri", "queue": "q", "version": 0])
         let nickname = try await client.send(["op": "schedule_put", "name": "a", "cron": "@daily", "queue": "q", "version": 0])

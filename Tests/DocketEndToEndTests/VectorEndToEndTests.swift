@@ -1,4 +1,5 @@
 import DocketProtocol
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -70,10 +71,10 @@ extension JSONValue {
 struct VectorEndToEndTests {
     /// Every vector, replayed in order on one connection to a fresh daemon, gets the answer
     /// its file says.
-    @Test func vectors_matchTheDaemon() async throws {
+    @Test(arguments: Backend.available) func vectors_matchTheDaemon(_ backend: Backend) async throws {
         let vectors = try Vector.load()
         #expect(vectors.count >= 50)
-        let daemon = try await Daemon()
+        let daemon = try await Daemon(backend)
         let socket = try RawSocket(path: daemon.socketPath)
         for vector in vectors {
             try await socket.send(vector.line + [UInt8(ascii: "\n")])

@@ -19,8 +19,8 @@ struct WatchEndToEndTests {
 
     /// A watch with `since` replays what was stored and then goes live, with no gap and no
     /// duplicate, while a writer keeps enqueueing the whole time.
-    @Test func replayThenLive_noGapNoDuplicate() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func replayThenLive_noGapNoDuplicate(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let total = 1500
         let writer = Task {
             let client = try await daemon.connect()
@@ -49,8 +49,8 @@ struct WatchEndToEndTests {
     }
 
     /// A watch without `since` starts at the present: only later events arrive.
-    @Test func watchWithoutSince_startsNow() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func watchWithoutSince_startsNow(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let client = try await daemon.connect()
         _ = try await client.job(["op": "enqueue", "queue": "q"])
         let socket = try RawSocket(path: daemon.socketPath)
@@ -67,8 +67,8 @@ struct WatchEndToEndTests {
     }
 
     /// Watching one job streams its changes and ends with the event that makes it final.
-    @Test func jobWatch_endsAtTheFinalEvent() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func jobWatch_endsAtTheFinalEvent(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let client = try await daemon.connect()
         let id = try #require(try await client.job(["op": "enqueue", "queue": "q"])["id"]?.int)
         let socket = try RawSocket(path: daemon.socketPath)
@@ -89,8 +89,8 @@ struct WatchEndToEndTests {
 
     /// A watcher that stops reading is cut off with a final `watch_overflow` line carrying the
     /// seq to resume from, and a new watch from that seq continues with no gap.
-    @Test func slowWatcher_isCutOffAndResumes() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func slowWatcher_isCutOffAndResumes(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let slow = try RawSocket(path: daemon.socketPath)
         try await slow.send("{\"op\":\"watch\",\"queue\":\"flood\"}\n")
         #expect(try await slow.readJSON()["ok"] as? Bool == true)
@@ -130,8 +130,8 @@ struct ShellWatchEndToEndTests {
     /// `echo '{"op":"watch","job":N,"since":0}' | socat - UNIX-CONNECT:…` prints the job's
     /// history, keeps following it although socat half-closes at once, and ends when the job
     /// is final.
-    @Test func socatWatch_followsAJobToItsEnd() async throws {
-        let daemon = try await Daemon()
+    @Test(arguments: Backend.available) func socatWatch_followsAJobToItsEnd(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
         let client = try await daemon.connect()
         let id = try #require(try await client.job(["op": "enqueue", "queue": "shell"])["id"]?.int)
         let watcher = SpawnedProcess()

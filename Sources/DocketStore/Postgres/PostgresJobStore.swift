@@ -156,6 +156,12 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     public func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool) {
         latestNow = context.now
+        // Looked up first: an insert that meets the key still uses up an id, and ids without
+        // gaps are what clients see on SQLite too. ON CONFLICT covers the race with another
+        // daemon inserting the same key meanwhile.
+        if let key = request.uniqueKey, let existing = try existingJob(queue: request.queue, uniqueKey: key) {
+            return (existing, false)
+        }
         let runAt = request.runAt.resolve(now: context.now)
         let inserted = try session.first(
             """
@@ -172,12 +178,10 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             ]))
         guard let inserted else {
             // The key was taken, by a commit that came first (the insert waited for it).
-            guard let key = request.uniqueKey,
-                let existing = try session.first(
-                    "SELECT \(Self.jobColumns) FROM docket_jobs WHERE queue = $1 AND unique_key = $2",
-                    PostgresBindings([.text(request.queue), .text(key)]))
-            else { throw .conflict("the job holding this unique_key went away while the enqueue waited for it") }
-            return (Self.storedJob(row: existing).job, false)
+            guard let key = request.uniqueKey, let existing = try existingJob(queue: request.queue, uniqueKey: key) else {
+                throw .conflict("the job holding this unique_key went away while the enqueue waited for it")
+            }
+            return (existing, false)
         }
         let job = Self.storedJob(row: inserted).job
         record(.enqueued, job, context, data: nil)
@@ -204,6 +208,13 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let job = Self.storedJob(row: row).job
         record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
         return job
+    }
+
+    private func existingJob(queue: String, uniqueKey: String) throws(StoreError) -> Job? {
+        try session.first(
+            "SELECT \(Self.jobColumns) FROM docket_jobs WHERE queue = $1 AND unique_key = $2",
+            PostgresBindings([.text(queue), .text(uniqueKey)])
+        ).map { Self.storedJob(row: $0).job }
     }
 
     /// The job columns qualified by the claim's table alias (`candidate` has an `id` too).
