@@ -22,6 +22,8 @@ public final class PostgresEventFollower: Sendable {
     private let state = Mutex(State())
     private let signal = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
+    /// Signalled once the first round has run (listening, unless the server is away).
+    private let listening = DispatchSemaphore(value: 0)
     private let settings: PostgresSettings
     private let logger: Logger
     private let deliver: @Sendable ([JobEvent]) -> Void
@@ -40,6 +42,8 @@ public final class PostgresEventFollower: Sendable {
         self.deliver = deliver
         self.wake = wake
         startThread(name: "docket-follower") { [self] in run(after: seq) }
+        // Listening before the daemon says it is ready, so no announcement is missed then.
+        _ = listening.wait(timeout: .now() + .seconds(3))
     }
 
     /// This daemon committed events: read them now.
@@ -58,8 +62,10 @@ public final class PostgresEventFollower: Sendable {
         var last = seq
         var listeningOn: ObjectIdentifier?
         var lastFailureLog: DispatchTime?
+        // The first round runs at once: it connects and starts listening.
+        var timedOut = false
+        var announcedListening = false
         while true {
-            let timedOut = signal.wait(timeout: .now() + .milliseconds(Self.fallbackPollMs)) == .timedOut
             var (queues, stopping) = state.withLock { state in
                 defer { state.wake = [] }
                 return (state.wake, state.stopping)
@@ -91,6 +97,11 @@ public final class PostgresEventFollower: Sendable {
             }
             if timedOut { queues = nil }
             if queues.map({ !$0.isEmpty }) ?? true { wake(queues) }
+            if !announcedListening {
+                listening.signal()
+                announcedListening = true
+            }
+            timedOut = signal.wait(timeout: .now() + .milliseconds(Self.fallbackPollMs)) == .timedOut
         }
         reader.session.close()
         finished.signal()

@@ -1,0 +1,469 @@
+"""The asyncio client: the same methods as ``Client``, as coroutines.
+
+Calls from many tasks share one connection and are pipelined on it: each gets its own
+answer, in the order the daemon answers (request order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+
+from . import _ops
+from ._aio_connection import AsyncConnection
+from ._aio_watch import AsyncWatch
+from ._ops import Call, FieldNames
+from ._wire import UNSET, JobLike, NotSent, Unset
+from .errors import (
+    CannotConnect,
+    ConnectionClosed,
+    DocketError,
+    Forbidden,
+    ShuttingDown,
+    TooLarge,
+    error_from_answer,
+)
+from .paths import default_socket_path
+from .reconnect import ReconnectPolicy
+from .records import Job, Page, QueueInfo, Schedule
+
+if TYPE_CHECKING:
+    from .worker import WorkerReport
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """An asyncio client of ``docketd``; see ``Client`` for the behaviour of each call.
+
+    It connects on the first request (``await connect()`` does it at once) and
+    reconnects after a drop, resending only what is safe to send twice. A ``claim`` with
+    ``wait_ms`` holds back the answers of every later request on the connection, so a
+    task that long-polls should use an ``AsyncClient`` of its own; ``run_worker`` gives
+    each of its tasks one.
+    """
+
+    def __init__(self, socket: Optional[str] = None, *, reconnect: ReconnectPolicy = ReconnectPolicy()) -> None:
+        #: The daemon's socket: the argument, else where the ``docket`` CLI would look.
+        self.socket_path: str = socket or default_socket_path()
+        self.reconnect = reconnect
+        self._conn: Optional[AsyncConnection] = None
+        # Created on first use: before 3.10 a lock binds to the loop current at creation.
+        self._connecting: Optional[asyncio.Lock] = None
+        self._has_connected = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def connect(self) -> "AsyncClient":
+        """Connect now rather than on the first request; returns the client."""
+        await self._current()
+        return self
+
+    async def close(self) -> None:
+        """Close the connection; a later request opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return "AsyncClient(%r)" % (self.socket_path,)
+
+    # -- low level ------------------------------------------------------------------
+
+    async def request(self, message: Mapping[str, Any]) -> Dict[str, Any]:
+        """Send one request object as is and return the answer object as is, refusals
+        included; nothing is resent (see ``Client.request``)."""
+        conn = await self._current()
+        try:
+            return await conn.exchange(message)
+        finally:
+            self._forget_if_done(conn)
+
+    async def request_line(self, line: Union[bytes, str]) -> Dict[str, Any]:
+        """Send raw bytes (a ``\\n`` is added) and return the next answer."""
+        data = line.encode("utf-8") if isinstance(line, str) else bytes(line)
+        conn = await self._current()
+        try:
+            return await conn.exchange_bytes(data + b"\n")
+        finally:
+            self._forget_if_done(conn)
+
+    async def call(self, op: str, **members: Any) -> Dict[str, Any]:
+        """Any op by name (see ``Client.call``)."""
+        return await self._run(Call(_ops.request(op, members), lambda answer: answer))
+
+    # -- hello, ping ----------------------------------------------------------------
+
+    async def hello(self, client: Optional[str] = None) -> Dict[str, Any]:
+        """The daemon's name, version, ``protocol`` (1), ``limits`` and ``store``."""
+        return await self._run(_ops.hello(client))
+
+    async def ping(self) -> None:
+        """Check that the daemon answers."""
+        await self._run(_ops.ping())
+
+    # -- enqueue --------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        payload: Any = None,
+        *,
+        priority: Optional[int] = None,
+        run_at: Optional[Union[str, datetime]] = None,
+        delay_ms: Optional[int] = None,
+        max_attempts: Optional[int] = None,
+        backoff: Optional[Mapping[str, int]] = None,
+        unique_key: Optional[str] = None,
+        concurrency_key: Optional[str] = None,
+        after: Optional[Sequence[Union[int, Job]]] = None,
+        timeout_ms: Optional[int] = None,
+        traceparent: Optional[str] = None,
+        tracestate: Optional[str] = None,
+        fields: FieldNames = None,
+        **extra: Any,
+    ) -> Job:
+        """Add a job; returns it with ``created`` set.
+
+        With ``unique_key`` the call is safe to repeat (it is resent after a drop): a
+        stored job of that queue and key is returned instead, with ``created`` False.
+        ``extra`` passes members newer than this client through unchanged.
+        """
+        return await self._run(
+            _ops.enqueue(
+                fields,
+                queue=queue,
+                payload=payload,
+                priority=priority,
+                run_at=run_at,
+                delay_ms=delay_ms,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                unique_key=unique_key,
+                concurrency_key=concurrency_key,
+                after=after,
+                timeout_ms=timeout_ms,
+                traceparent=traceparent,
+                tracestate=tracestate,
+                extra=extra,
+            )
+        )
+
+    async def enqueue_many(self, jobs: Sequence[Mapping[str, Any]], *, fields: FieldNames = None) -> List[Job]:
+        """``enqueue`` with ``jobs``: up to 1000 jobs (each a mapping of the members of
+        one job, with its own ``queue``) stored all or none, in order."""
+        return await self._run(_ops.enqueue_many(jobs, fields))
+
+    # -- the worker's ops -----------------------------------------------------------
+
+    async def claim(
+        self,
+        queue_or_queues: Union[str, Sequence[str]],
+        *,
+        lease_ms: Optional[int] = None,
+        wait_ms: Optional[int] = None,
+        worker: Optional[str] = None,
+        fields: FieldNames = None,
+    ) -> Optional[Job]:
+        """Lease the best eligible job of one queue or several, or ``None`` when none
+        became eligible within ``wait_ms``. Never resent: a lost answer may have leased a
+        job (the daemon takes it back when it cannot deliver the answer)."""
+        return await self._run(_ops.claim(queue_or_queues, lease_ms, wait_ms, worker, fields))
+
+    async def progress(
+        self,
+        job: JobLike,
+        progress: Any = UNSET,
+        *,
+        lease_ms: Optional[int] = None,
+        fields: FieldNames = None,
+    ) -> Job:
+        """Renew the lease and, if given, store ``progress`` (``None`` clears it; leave it
+        out to keep the stored value). Continue with the returned job."""
+        return await self._run(_ops.progress(job, progress, lease_ms, fields))
+
+    async def complete(self, job: JobLike, result: Any = None, *, fields: FieldNames = None) -> Job:
+        """Finish the job with ``result``. ``StaleVersion`` means the job was lost (lease
+        ran out, cancelled) and someone else owns it now: drop it."""
+        return await self._run(_ops.complete(job, result, fields))
+
+    async def fail(
+        self,
+        job: JobLike,
+        error: Any = None,
+        *,
+        retry: bool = True,
+        retry_in_ms: Optional[int] = None,
+        fields: FieldNames = None,
+    ) -> Job:
+        """Report a failed attempt: back to ``pending`` after the backoff (or
+        ``retry_in_ms``) while attempts remain and ``retry`` is true, else ``failed``."""
+        return await self._run(_ops.fail(job, error, retry, retry_in_ms, fields))
+
+    async def snooze(self, job: JobLike, delay_ms: int, *, fields: FieldNames = None) -> Job:
+        """Put a running job back for ``delay_ms`` without counting the attempt."""
+        return await self._run(_ops.snooze(job, delay_ms, fields))
+
+    async def log(self, job: JobLike, data: str, *, stream: Optional[str] = None) -> None:
+        """Append to a running job's log (``stream`` ``"stdout"`` or ``"stderr"``). The
+        version is checked but does not change, so keep using the same job."""
+        await self._run(_ops.log(job, data, stream))
+
+    # -- the operator's ops ---------------------------------------------------------
+
+    async def cancel(self, job: JobLike, *, fields: FieldNames = None) -> Job:
+        """Cancel a pending or running job; its worker learns it from ``StaleVersion``."""
+        return await self._run(_ops.cancel(job, fields))
+
+    async def retry(self, job: JobLike, *, fields: FieldNames = None) -> Job:
+        """Make a failed or cancelled job pending again, with ``attempt`` back to 0."""
+        return await self._run(_ops.retry(job, fields))
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def get(
+        self,
+        job: Union[int, Job],
+        *,
+        events: bool = False,
+        logs: Optional[bool] = None,
+        fields: FieldNames = None,
+    ) -> Job:
+        """The job as stored now; with ``events`` its history is on ``Job.events``."""
+        return await self._run(_ops.get(job, events, logs, fields))
+
+    async def list(
+        self,
+        queue: Optional[str] = None,
+        *,
+        state: Optional[str] = None,
+        limit: Optional[int] = None,
+        after: Optional[int] = None,
+        fields: FieldNames = None,
+    ) -> Page:
+        """One page of jobs in id order; pass ``page.next`` as ``after`` for the next."""
+        return await self._run(_ops.list_jobs(queue, state, limit, after, fields))
+
+    async def stats(self) -> Dict[str, Any]:
+        """Job counts by queue and state, connections, waiting claims, uptime."""
+        return await self._run(_ops.stats())
+
+    def watch(
+        self,
+        job: Optional[Union[int, Job]] = None,
+        queue: Optional[str] = None,
+        *,
+        since: Optional[int] = None,
+        logs: Optional[bool] = None,
+    ) -> AsyncWatch:
+        """Iterate over the events of a job, a queue, or everything, as they are recorded.
+
+        The watch has a connection of its own. When it drops, or the daemon cuts off a
+        watcher that fell behind (``watch_overflow``), it reconnects and resumes after the
+        last event it yielded: no event is lost or repeated. A job's watch ends after the
+        job's final event. Without ``since`` it starts with the events recorded after the
+        watch is accepted (on the first ``__anext__``, or ``await AsyncWatch.start()``).
+        """
+        return AsyncWatch(self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None)
+
+    # -- schedules ------------------------------------------------------------------
+
+    async def schedule_put(
+        self,
+        name: str,
+        cron: str,
+        queue: str,
+        version: Union[int, Schedule],
+        *,
+        payload: Any = None,
+        priority: Optional[int] = None,
+        max_attempts: Optional[int] = None,
+        paused: Optional[bool] = None,
+    ) -> Schedule:
+        """Create (``version`` 0) or replace (the ``Schedule`` last read, or its version)
+        a schedule. Members left out take their defaults, not their stored values."""
+        return await self._run(_ops.schedule_put(name, cron, queue, version, payload, priority, max_attempts, paused))
+
+    async def schedule_get(self, name: str) -> Schedule:
+        """The stored schedule."""
+        return await self._run(_ops.schedule_get(name))
+
+    async def schedule_delete(self, name: str, version: Union[int, Schedule]) -> None:
+        """Delete the schedule if it is still at ``version``; its jobs stay."""
+        await self._run(_ops.schedule_delete(name, version))
+
+    async def schedule_list(self) -> List[Schedule]:
+        """Every schedule, by name."""
+        return await self._run(_ops.schedule_list())
+
+    # -- maintenance ----------------------------------------------------------------
+
+    async def purge(
+        self,
+        *,
+        queue: Optional[str] = None,
+        state: Optional[str] = None,
+        before: Optional[Union[str, datetime]] = None,
+        limit: Optional[int] = None,
+    ) -> int:
+        """Delete finished jobs with their history; returns how many. Repeat until 0 to
+        delete more than ``limit``."""
+        return await self._run(_ops.purge(queue, state, before, limit))
+
+    async def backup(self, path: str) -> Dict[str, Any]:
+        """Have the daemon write a consistent copy of its database to ``path`` (absolute,
+        in the daemon's view, not existing yet); returns ``path`` and ``bytes``."""
+        return await self._run(_ops.backup(path))
+
+    # -- queues ---------------------------------------------------------------------
+
+    async def queue_put(
+        self,
+        queue: str,
+        version: Union[int, QueueInfo],
+        *,
+        paused: Union[bool, Unset] = UNSET,
+        max_running: Union[int, None, Unset] = UNSET,
+        max_running_per_key: Union[int, None, Unset] = UNSET,
+        rate: Union[Mapping[str, int], None, Unset] = UNSET,
+    ) -> QueueInfo:
+        """Change a queue's settings (``version`` 0 the first time, else the
+        ``QueueInfo`` last read). Settings left out keep their value; ``None`` lifts a
+        limit."""
+        return await self._run(_ops.queue_put(queue, version, paused, max_running, max_running_per_key, rate))
+
+    async def queue_get(self, queue: str) -> QueueInfo:
+        """A queue's settings and job counts (defaults and version 0 when never set)."""
+        return await self._run(_ops.queue_get(queue))
+
+    async def queue_list(self) -> List[QueueInfo]:
+        """Every queue that has jobs or settings, by name."""
+        return await self._run(_ops.queue_list())
+
+    async def metrics(self) -> str:
+        """The daemon's metrics in Prometheus text format."""
+        return await self._run(_ops.metrics())
+
+    # -- worker ---------------------------------------------------------------------
+
+    async def run_worker(
+        self,
+        queue: Union[str, Sequence[str]],
+        handler: Callable[[Job], Any],
+        *,
+        lease_ms: int = 30000,
+        concurrency: int = 1,
+        wait_ms: int = 30000,
+        worker: Optional[str] = None,
+        grace: Optional[float] = None,
+        handle_signals: bool = True,
+    ) -> "WorkerReport":
+        """Work the queue until SIGTERM or SIGINT (or ``AsyncWorker.stop()``); see
+        ``AsyncWorker``. ``handler`` may be a coroutine function or a plain function
+        (run in a thread, so it cannot stall the lease renewals)."""
+        from .aio_worker import AsyncWorker  # imported here: the worker builds on this module
+
+        return await AsyncWorker(
+            self,
+            queue,
+            handler,
+            lease_ms=lease_ms,
+            concurrency=concurrency,
+            wait_ms=wait_ms,
+            worker=worker,
+            grace=grace,
+            handle_signals=handle_signals,
+        ).run()
+
+    # -- plumbing -------------------------------------------------------------------
+
+    async def _current(self) -> AsyncConnection:
+        """The open connection; one the daemon closed meanwhile is replaced before
+        anything is written to it (the reader task notices a close at once)."""
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.aborted:
+            return conn
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            conn = self._conn
+            if conn is not None and (conn.closed or conn.aborted):
+                self._forget(conn)
+                conn = None
+            if conn is None:
+                conn = await AsyncConnection.open(self.socket_path)
+                self._conn = conn
+                self._has_connected = True
+            return conn
+
+    def _forget(self, conn: AsyncConnection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        conn.abort()
+        asyncio.ensure_future(conn.close())
+
+    def _forget_if_done(self, conn: AsyncConnection) -> None:
+        if conn.closed or conn.aborted:
+            self._forget(conn)
+
+    def _abort(self) -> None:
+        """Cut the connection under the requests in flight (the worker's stop uses it to
+        withdraw a waiting ``claim``); they raise ``ConnectionClosed`` unless their answer
+        had already arrived."""
+        conn = self._conn
+        if conn is not None:
+            conn.abort()
+
+    async def _run(self, call: Call[T], interrupted: Optional[Callable[[], bool]] = None) -> T:
+        """Send a call and await its answer, riding out restarts as the policy allows."""
+        attempts = self.reconnect.attempts()
+        while True:
+            error: DocketError
+            try:
+                conn = await self._current()
+            except CannotConnect as exc:
+                if not self._has_connected:
+                    raise
+                error = exc  # nothing was sent: any request may go again
+            else:
+                if interrupted is not None and interrupted():
+                    raise ConnectionClosed("the request was withdrawn before it was sent", call.op)
+                try:
+                    answer = await conn.exchange(call.request)
+                except NotSent as exc:
+                    self._forget(conn)
+                    error = exc
+                except ConnectionClosed as exc:
+                    self._forget(conn)
+                    if not call.resendable:
+                        exc.op = call.op
+                        raise
+                    error = exc
+                else:
+                    self._forget_if_done(conn)
+                    if answer.get("ok") is True:
+                        return call.read(answer)
+                    error = error_from_answer(answer, call.op)
+                    if isinstance(error, (TooLarge, Forbidden, ShuttingDown)):
+                        self._forget(conn)  # the daemon closes it after these
+                    if not isinstance(error, ShuttingDown):
+                        raise error
+            delay = attempts.next_delay()
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
