@@ -36,12 +36,15 @@ final class Daemon: @unchecked Sendable {
     /// on PostgreSQL it is a new database, or the one of `sharing` (another daemon's).
     init(
         _ backend: Backend = .sqlite, sharing: Daemon? = nil, folder: URL? = nil, databaseFolder: URL? = nil,
-        arguments: [String] = [], prelude: String? = nil
+        arguments: [String] = [], prelude: String? = nil, postgresURL: String? = nil
     ) async throws {
         self.folder = try folder ?? Self.makeFolder()
         socketPath = self.folder.appendingPathComponent("d.sock").path
-        self.backend = sharing?.backend ?? backend
-        if let sharing {
+        self.backend = postgresURL != nil ? .postgresql : sharing?.backend ?? backend
+        if let postgresURL {
+            databasePath = postgresURL
+            ownsDatabase = false
+        } else if let sharing {
             databasePath = sharing.databasePath
             ownsDatabase = false
         } else if self.backend == .postgresql {

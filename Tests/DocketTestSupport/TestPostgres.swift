@@ -82,49 +82,76 @@ public enum TestPostgres {
         return name.isEmpty ? nil : String(name)
     }
 
-    /// initdb and pg_ctl of the newest PostgreSQL installed, as Debian lays them out.
-    private static var binaries: URL? {
-        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
-        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
-        return versions.compactMap(Int.init).sorted().last.map { root.appendingPathComponent("\($0)/bin") }
-    }
+    nonisolated(unsafe) private static var sharedCluster: Cluster?
 
-    /// A throwaway cluster in a folder of this process's own; nil when PostgreSQL is not installed.
+    /// A cluster for this process's tests, stopped when the process exits; nil when
+    /// PostgreSQL is not installed.
     private static func startCluster() -> String? {
-        guard let binaries, FileManager.default.fileExists(atPath: binaries.appendingPathComponent("initdb").path) else { return nil }
-        let folder = "/tmp/docket-pg-\(getpid())"
-        let port = 20000 + Int(getpid() % 20000)
-        try? FileManager.default.removeItem(atPath: folder)
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        // initdb refuses to run as root: the cluster belongs to the postgres user then.
-        let asPostgres = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
-        if getuid() == 0 { chownToPostgres(folder) }
-        let initdb = binaries.appendingPathComponent("initdb").path
-        let pgctl = binaries.appendingPathComponent("pg_ctl").path
-        guard
-            run(asPostgres + [initdb, "-D", "\(folder)/data", "-A", "trust", "-U", "postgres"]),
-            run(
-                asPostgres + [
-                    pgctl, "-D", "\(folder)/data", "-l", "\(folder)/log", "-w", "-o",
-                    "-p \(port) -k \(folder) -c listen_addresses='' -c max_connections=400 -c shared_buffers=64MB",
-                    "start",
-                ])
-        else { return nil }
-        stopCommand = asPostgres + [pgctl, "-D", "\(folder)/data", "-m", "immediate", "stop"]
-        clusterFolder = folder
-        atexit {
-            if let stop = TestPostgres.stopCommand { _ = TestPostgres.run(stop) }
-            if let folder = TestPostgres.clusterFolder { try? FileManager.default.removeItem(atPath: folder) }
-        }
-        return "postgresql://postgres@/postgres?host=\(folder)&port=\(port)"
+        guard let cluster = try? Cluster() else { return nil }
+        sharedCluster = cluster
+        atexit { TestPostgres.sharedCluster?.remove() }
+        return cluster.url
     }
 
-    nonisolated(unsafe) private static var stopCommand: [String]?
-    nonisolated(unsafe) private static var clusterFolder: String?
+    /// A throwaway PostgreSQL cluster in a folder of its own, which a test may stop, start
+    /// and restart (the faults of a database server).
+    public final class Cluster: @unchecked Sendable {
+        public let folder: String
+        public let port: Int
+        /// The URL of its `postgres` database.
+        public var url: String { "postgresql://postgres@/postgres?host=\(folder)&port=\(port)" }
+        private let pgctl: String
+        private let asPostgres: [String]
 
-    private static func chownToPostgres(_ path: String) {
-        guard let entry = getpwnam("postgres") else { return }
-        chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid)
+        nonisolated(unsafe) private static var nextPort = 20000 + Int(getpid() % 10000) * 3
+        private static let portLock = NSLock()
+
+        public static var isAvailable: Bool { binaries != nil }
+
+        /// initdb and pg_ctl of the newest PostgreSQL installed, as Debian lays them out.
+        private static var binaries: URL? {
+            let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+            let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+            return versions.compactMap(Int.init).sorted().last.map { root.appendingPathComponent("\($0)/bin") }
+                .flatMap { FileManager.default.fileExists(atPath: $0.appendingPathComponent("initdb").path) ? $0 : nil }
+        }
+
+        public init() throws {
+            guard let binaries = Self.binaries else { throw TestPostgresError("PostgreSQL is not installed") }
+            port = Self.portLock.withLock {
+                defer { Self.nextPort += 1 }
+                return Self.nextPort
+            }
+            folder = "/tmp/docket-pg-\(getpid())-\(port)"
+            try? FileManager.default.removeItem(atPath: folder)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            // initdb refuses to run as root: the cluster belongs to the postgres user then.
+            asPostgres = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
+            if getuid() == 0, let entry = getpwnam("postgres") { chown(folder, entry.pointee.pw_uid, entry.pointee.pw_gid) }
+            pgctl = binaries.appendingPathComponent("pg_ctl").path
+            guard TestPostgres.run(asPostgres + [binaries.appendingPathComponent("initdb").path, "-D", "\(folder)/data", "-A", "trust", "-U", "postgres"])
+            else { throw TestPostgresError("initdb failed in \(folder)") }
+            try start()
+        }
+
+        public func start() throws {
+            let options = "-p \(port) -k \(folder) -c listen_addresses='' -c max_connections=400 -c shared_buffers=64MB"
+            guard TestPostgres.run(asPostgres + [pgctl, "-D", "\(folder)/data", "-l", "\(folder)/log", "-w", "-o", options, "start"])
+            else { throw TestPostgresError("the cluster in \(folder) did not start") }
+        }
+
+        /// `immediate` is a crash: every backend is killed and the next start recovers.
+        public func stop(immediate: Bool = true) {
+            TestPostgres.run(asPostgres + [pgctl, "-D", "\(folder)/data", "-m", immediate ? "immediate" : "fast", "-w", "stop"])
+        }
+
+        /// Stops the cluster and deletes its folder.
+        public func remove() {
+            stop()
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+
+        deinit { remove() }
     }
 
     @discardableResult

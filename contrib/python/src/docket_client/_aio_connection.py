@@ -34,7 +34,9 @@ _CLOSED = _Closed()
 class AsyncConnection:
     """A connected Unix socket speaking the line protocol, for asyncio."""
 
-    def __init__(self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, keep_unsolicited: bool) -> None:
+    def __init__(
+        self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, keep_unsolicited: bool
+    ) -> None:
         self.path = path
         self._reader = reader
         self._writer = writer
@@ -76,7 +78,9 @@ class AsyncConnection:
     async def exchange_bytes(self, data: bytes) -> Dict[str, Any]:
         """Send bytes as given (the caller ends the line) and return the next answer."""
         if self._closed:
-            raise _wire.NotSent("the connection to docketd at %s closed before the request could be sent" % self.path)
+            raise _wire.NotSent(
+                "the connection to docketd at %s closed before the request could be sent" % self.path
+            )
         future: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
         # Queue the future and write in one step, with no await between, so that the
         # FIFO order is the order on the wire.

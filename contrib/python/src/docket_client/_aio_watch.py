@@ -22,7 +22,9 @@ class AsyncWatch(AsyncIterator[Event]):
     unreachable longer than the client's ``ReconnectPolicy`` allows.
     """
 
-    def __init__(self, path: str, policy: ReconnectPolicy, request: Mapping[str, Any], job_scope: bool) -> None:
+    def __init__(
+        self, path: str, policy: ReconnectPolicy, request: Mapping[str, Any], job_scope: bool
+    ) -> None:
         self._path = path
         self._policy = policy
         self._state = WatchState(request, job_scope)

@@ -13,8 +13,8 @@ import socket
 from typing import Any, Dict, Mapping
 
 from . import _wire
-from .errors import CannotConnect, ConnectionClosed
 from ._wire import NotSent
+from .errors import CannotConnect, ConnectionClosed
 
 __all__ = ["Connection"]
 

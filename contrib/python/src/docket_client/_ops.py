@@ -65,7 +65,9 @@ def _member(answer: Mapping[str, Any], name: str, op: str) -> Any:
     try:
         return answer[name]
     except KeyError:
-        raise InvalidResponse("docketd's answer to %s has no %r member: %r" % (op, name, dict(answer))) from None
+        raise InvalidResponse(
+            "docketd's answer to %s has no %r member: %r" % (op, name, dict(answer))
+        ) from None
 
 
 def _job(op: str) -> Callable[[Dict[str, Any]], Job]:
@@ -93,7 +95,9 @@ def _version(value: Union[int, Schedule, QueueInfo], op: str) -> int:
         return int(value.raw["version"])
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise TypeError("%s() takes the version as an int (0 to create) or the object it read, not %r" % (op, value))
+    raise TypeError(
+        "%s() takes the version as an int (0 to create) or the object it read, not %r" % (op, value)
+    )
 
 
 # -- hello, ping --------------------------------------------------------------------
@@ -191,7 +195,8 @@ def claim(
     else:
         scope = {"queues": list(queue_or_queues)}
     message = request(
-        "claim", {**scope, "lease_ms": lease_ms, "wait_ms": wait_ms, "worker": worker, "fields": _fields(fields)}
+        "claim",
+        {**scope, "lease_ms": lease_ms, "wait_ms": wait_ms, "worker": worker, "fields": _fields(fields)},
     )
 
     def read(answer: Dict[str, Any]) -> Optional[Job]:
@@ -248,7 +253,8 @@ def log(job: JobLike, data: str, stream: Optional[str]) -> Call[None]:
 
 def get(job: Union[int, Job], events: bool, logs: Optional[bool], fields: FieldNames) -> Call[Job]:
     message = request(
-        "get", {"job": job_id(job), "events": True if events else None, "logs": logs, "fields": _fields(fields)}
+        "get",
+        {"job": job_id(job), "events": True if events else None, "logs": logs, "fields": _fields(fields)},
     )
 
     def read(answer: Dict[str, Any]) -> Job:
@@ -326,7 +332,9 @@ def schedule_get(name: str) -> Call[Schedule]:
 
 
 def schedule_delete(name: str, version: Union[int, Schedule]) -> Call[None]:
-    return Call(request("schedule_delete", {"name": name, "version": _version(version, "schedule_delete")}), _nothing)
+    return Call(
+        request("schedule_delete", {"name": name, "version": _version(version, "schedule_delete")}), _nothing
+    )
 
 
 def schedule_list() -> Call[List[Schedule]]:
@@ -340,10 +348,17 @@ def schedule_list() -> Call[List[Schedule]]:
 # -- maintenance --------------------------------------------------------------------
 
 
-def purge(queue: Optional[str], state: Optional[str], before: Optional[Time], limit: Optional[int]) -> Call[int]:
+def purge(
+    queue: Optional[str], state: Optional[str], before: Optional[Time], limit: Optional[int]
+) -> Call[int]:
     message = request(
         "purge",
-        {"queue": queue, "state": state, "before": None if before is None else time_text(before), "limit": limit},
+        {
+            "queue": queue,
+            "state": state,
+            "before": None if before is None else time_text(before),
+            "limit": limit,
+        },
     )
     return Call(message, lambda answer: int(_member(answer, "purged", "purge")))
 
@@ -394,4 +409,6 @@ def queue_list() -> Call[List[QueueInfo]]:
 
 
 def metrics() -> Call[str]:
-    return Call(request("metrics", {}), lambda answer: str(_member(answer, "text", "metrics")), resendable=True)
+    return Call(
+        request("metrics", {}), lambda answer: str(_member(answer, "text", "metrics")), resendable=True
+    )

@@ -98,7 +98,9 @@ class Watch(Iterator[Event]):
     ``ReconnectPolicy`` allows. ``last_seq`` is where to resume in a later process.
     """
 
-    def __init__(self, path: str, policy: ReconnectPolicy, request: Mapping[str, Any], job_scope: bool) -> None:
+    def __init__(
+        self, path: str, policy: ReconnectPolicy, request: Mapping[str, Any], job_scope: bool
+    ) -> None:
         self._path = path
         self._policy = policy
         self._state = WatchState(request, job_scope)

@@ -14,8 +14,17 @@ from .errors import ConnectionClosed, InvalidResponse
 from .records import Job
 
 __all__ = [
-    "UNSET", "Unset", "JobLike", "NotSent", "encode", "decode", "is_unsolicited", "job_ref", "job_id", "time_text",
-]  # fmt: skip
+    "UNSET",
+    "Unset",
+    "JobLike",
+    "NotSent",
+    "encode",
+    "decode",
+    "is_unsolicited",
+    "job_ref",
+    "job_id",
+    "time_text",
+]
 
 
 class NotSent(ConnectionClosed):

@@ -9,7 +9,19 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from . import _ops
 from ._aio_connection import AsyncConnection
@@ -47,7 +59,9 @@ class AsyncClient:
     each of its tasks one.
     """
 
-    def __init__(self, socket: Optional[str] = None, *, reconnect: ReconnectPolicy = ReconnectPolicy()) -> None:
+    def __init__(
+        self, socket: Optional[str] = None, *, reconnect: ReconnectPolicy = ReconnectPolicy.STANDARD
+    ) -> None:
         #: The daemon's socket: the argument, else where the ``docket`` CLI would look.
         self.socket_path: str = socket or default_socket_path()
         self.reconnect = reconnect
@@ -164,7 +178,9 @@ class AsyncClient:
             )
         )
 
-    async def enqueue_many(self, jobs: Sequence[Mapping[str, Any]], *, fields: FieldNames = None) -> List[Job]:
+    async def enqueue_many(
+        self, jobs: Sequence[Mapping[str, Any]], *, fields: FieldNames = None
+    ) -> List[Job]:
         """``enqueue`` with ``jobs``: up to 1000 jobs (each a mapping of the members of
         one job, with its own ``queue``) stored all or none, in order."""
         return await self._run(_ops.enqueue_many(jobs, fields))
@@ -279,7 +295,9 @@ class AsyncClient:
         job's final event. Without ``since`` it starts with the events recorded after the
         watch is accepted (on the first ``__anext__``, or ``await AsyncWatch.start()``).
         """
-        return AsyncWatch(self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None)
+        return AsyncWatch(
+            self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None
+        )
 
     # -- schedules ------------------------------------------------------------------
 
@@ -297,7 +315,9 @@ class AsyncClient:
     ) -> Schedule:
         """Create (``version`` 0) or replace (the ``Schedule`` last read, or its version)
         a schedule. Members left out take their defaults, not their stored values."""
-        return await self._run(_ops.schedule_put(name, cron, queue, version, payload, priority, max_attempts, paused))
+        return await self._run(
+            _ops.schedule_put(name, cron, queue, version, payload, priority, max_attempts, paused)
+        )
 
     async def schedule_get(self, name: str) -> Schedule:
         """The stored schedule."""

@@ -47,7 +47,9 @@ class Client:
     of its threads one.
     """
 
-    def __init__(self, socket: Optional[str] = None, *, reconnect: ReconnectPolicy = ReconnectPolicy()) -> None:
+    def __init__(
+        self, socket: Optional[str] = None, *, reconnect: ReconnectPolicy = ReconnectPolicy.STANDARD
+    ) -> None:
         #: The daemon's socket: the argument, else where the ``docket`` CLI would look.
         self.socket_path: str = socket or default_socket_path()
         self.reconnect = reconnect
@@ -291,7 +293,9 @@ class Client:
         job's final event. Without ``since`` it starts with the events recorded after the
         watch is accepted (on the first ``next()``, or ``Watch.start()``).
         """
-        return Watch(self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None)
+        return Watch(
+            self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None
+        )
 
     # -- schedules ------------------------------------------------------------------
 
@@ -309,7 +313,9 @@ class Client:
     ) -> Schedule:
         """Create (``version`` 0) or replace (the ``Schedule`` last read, or its version)
         a schedule. Members left out take their defaults, not their stored values."""
-        return self._run(_ops.schedule_put(name, cron, queue, version, payload, priority, max_attempts, paused))
+        return self._run(
+            _ops.schedule_put(name, cron, queue, version, payload, priority, max_attempts, paused)
+        )
 
     def schedule_get(self, name: str) -> Schedule:
         """The stored schedule."""
@@ -475,4 +481,3 @@ class Client:
             if delay is None:
                 raise error
             time.sleep(delay)
-

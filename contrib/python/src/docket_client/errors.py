@@ -53,9 +53,7 @@ class DocketError(Exception):
         #: The error code, e.g. ``"stale_version"``.
         self.code: str = str(self.raw.get("code") or self.code_for or "unknown")
         #: A sentence for people; do not match on it.
-        self.message: str = str(
-            self.raw.get("message") or "docketd refused the request without saying why"
-        )
+        self.message: str = str(self.raw.get("message") or "docketd refused the request without saying why")
         #: The op of the request that failed, when known.
         self.op = op
         job = self.raw.get("job")

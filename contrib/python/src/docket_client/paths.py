@@ -19,9 +19,7 @@ def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
     return value if value else None
 
 
-def default_socket_path(
-    environ: Optional[Mapping[str, str]] = None, euid: Optional[int] = None
-) -> str:
+def default_socket_path(environ: Optional[Mapping[str, str]] = None, euid: Optional[int] = None) -> str:
     """The socket path the ``docket`` CLI would use.
 
     First that applies: ``$DOCKET_SOCKET``; ``$RUNTIME_DIRECTORY/docket.sock`` (a process

@@ -26,6 +26,8 @@ class ReconnectPolicy:
     max_delay: float = 2.0
     give_up_after: float = 30.0
 
+    #: 50 ms doubling up to 2 s, for 30 s: rides out a daemon restart. The default.
+    STANDARD: ClassVar["ReconnectPolicy"]
     #: Never resend and never reconnect behind the caller's back.
     NEVER: ClassVar["ReconnectPolicy"]
 
@@ -34,6 +36,7 @@ class ReconnectPolicy:
         return _Attempts(self)
 
 
+ReconnectPolicy.STANDARD = ReconnectPolicy()
 ReconnectPolicy.NEVER = ReconnectPolicy(give_up_after=0.0)
 
 

@@ -19,7 +19,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _ops
 from .client import Client
-from .errors import DocketClientError, DocketError, Internal, InvalidState, NotFound, ShuttingDown, StaleVersion, Unavailable
+from .errors import (
+    DocketClientError,
+    DocketError,
+    Internal,
+    InvalidState,
+    NotFound,
+    ShuttingDown,
+    StaleVersion,
+    Unavailable,
+)
 from .records import Job
 
 __all__ = ["Worker", "WorkerReport", "error_info"]
@@ -225,7 +234,9 @@ class Worker:
                 try:
                     held.job = client.progress(held.job, lease_ms=self._lease_ms)
                 except LOST as exc:
-                    log.warning("job %s was lost while running (%s); its result will be dropped", held.job.id, exc)
+                    log.warning(
+                        "job %s was lost while running (%s); its result will be dropped", held.job.id, exc
+                    )
                     return
                 except DocketError as exc:
                     log.warning("renewing the lease of job %s failed (%s); trying again", held.job.id, exc)
@@ -265,7 +276,11 @@ class Worker:
         # in this (main) thread meanwhile.
         while any(t.is_alive() for t in threads):
             stopped_at = self._stopped_at
-            if self._grace is not None and stopped_at is not None and time.monotonic() - stopped_at >= self._grace:
+            if (
+                self._grace is not None
+                and stopped_at is not None
+                and time.monotonic() - stopped_at >= self._grace
+            ):
                 self._hand_back()
                 return
             for thread in threads:
@@ -300,7 +315,7 @@ class Worker:
             log.info("signal %d: stopping after the jobs in hand", signum)
             self.stop()
 
-        previous = {}
+        previous: Dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, on_signal)
         return previous
