@@ -182,4 +182,25 @@ struct ScaleOutEndToEndTests {
         #expect(Set(fired).count == fired.count, "no slot fired twice: \(fired)")
         await client.close()
     }
+
+    /// `docketd --check` reads a PostgreSQL store; a password in the URL shows in no log line
+    /// and no output.
+    @Test func check_andThePasswordNeverShows() async throws {
+        let plain = try await Daemon(.postgresql)
+        let secret = "hunter2-\(getpid())"
+        let url = plain.databasePath.replacingOccurrences(of: "postgresql://postgres@", with: "postgresql://postgres:\(secret)@")
+        let daemon = try await Daemon(postgresURL: url)
+        let client = try await daemon.connect()
+        _ = try await client.job(["op": "enqueue", "queue": "q"])
+        await client.close()
+        let check = try Daemon.runToExit(["--check", "--db", url])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("schema version: 1") && check.output.contains("jobs:           1"), "\(check.output)")
+        #expect(check.output.contains("integrity:      ok"), "\(check.output)")
+        #expect(daemon.stop() == 0)
+        #expect(daemon.log.contains("docketd serving") && daemon.log.contains("***"))
+        #expect(!daemon.log.contains(secret) && !check.output.contains(secret))
+        let unreachable = try Daemon.runToExit(["--check", "--db", "postgresql://postgres:\(secret)@/none?host=/nonexistent"])
+        #expect(unreachable.status == 1 && !unreachable.output.contains(secret), "\(unreachable.output)")
+    }
 }

@@ -190,24 +190,29 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {
         latestNow = context.now
-        // One queue (the usual claim) walks its range of docket_jobs_ready from the start.
-        let queueMatch = request.queues.count == 1 ? "queue = $4" : "queue = ANY($4)"
         let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
         let row = try session.first(
-            """
-            WITH candidate AS (
-                SELECT id FROM docket_jobs WHERE \(queueMatch) AND state = 'pending'
-                ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
-            UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1,
-                                     lease_expires_at = $2 + $1, worker = $3, updated_at = $2
-            FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
-            RETURNING \(Self.claimedColumns)
-            """,
+            Self.claimStatement(queues: request.queues.count),
             PostgresBindings([.int(request.leaseMs), .int(context.now), .optionalText(worker), queues]))
         guard let row else { return nil }
         let job = Self.storedJob(row: row).job
         record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
         return job
+    }
+
+    /// The claim: the best pending job of the queues that no other transaction holds, taken
+    /// in the same statement. One queue (the usual claim) walks its range of
+    /// docket_jobs_ready from the start; delayed jobs are `scheduled`, outside that index.
+    static func claimStatement(queues: Int) -> String {
+        """
+        WITH candidate AS (
+            SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4" : "queue = ANY($4)") AND state = 'pending'
+            ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
+        UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1,
+                                 lease_expires_at = $2 + $1, worker = $3, updated_at = $2
+        FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
+        RETURNING \(claimedColumns)
+        """
     }
 
     private func existingJob(queue: String, uniqueKey: String) throws(StoreError) -> Job? {

@@ -55,7 +55,6 @@ enum PostgresSchema {
         -- The deadline timer and maintenance: the next delayed job, the next lease.
         CREATE INDEX docket_jobs_delayed ON docket_jobs (run_at) WHERE state = 'scheduled';
         CREATE INDEX docket_jobs_leases ON docket_jobs (lease_expires_at) WHERE state = 'running';
-        CREATE INDEX docket_jobs_queue_state ON docket_jobs (queue, state);
         -- Retention: the oldest finished jobs first.
         CREATE INDEX docket_jobs_finished ON docket_jobs (state, updated_at)
             WHERE state IN ('completed', 'failed', 'cancelled');

@@ -68,6 +68,24 @@ class AsyncConnection:
     def closed(self) -> bool:
         return self._closed
 
+    def looks_dead(self) -> bool:
+        """Whether the daemon has closed its end, checked on the socket itself: the
+        reader task may not have run since the close arrived (a restart while this task
+        was busy), and a request written into a dead socket would be reported as possibly
+        applied instead of simply being sent on a new connection."""
+        if self._closed or self.aborted:
+            return True
+        sock = self._writer.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            with sock.dup() as peek:  # a duplicate, so the transport's socket is untouched
+                return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False  # open, nothing to read
+        except OSError:
+            return True
+
     # -- requests -------------------------------------------------------------------
 
     async def exchange(self, message: Mapping[str, Any]) -> Dict[str, Any]:

@@ -31,6 +31,12 @@ class AsyncWatch(AsyncIterator[Event]):
         self._conn: Optional[AsyncConnection] = None
         self._started = False
         self._closed = False
+        self._opens = 0
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the watch resumed on a new connection (drops, cut-offs)."""
+        return max(0, self._opens - 1)
 
     @property
     def last_seq(self) -> Optional[int]:
@@ -99,6 +105,7 @@ class AsyncWatch(AsyncIterator[Event]):
             await conn.close()
             raise
         self._conn = conn
+        self._opens += 1
 
     async def _reopen(self) -> None:
         attempts = self._policy.attempts()

@@ -108,7 +108,13 @@ class Watch(Iterator[Event]):
         self._early: Deque[Dict[str, Any]] = deque()
         self._started = False
         self._closed = False
+        self._opens = 0
         self._reading = False
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the watch resumed on a new connection (drops, cut-offs)."""
+        return max(0, self._opens - 1)
 
     @property
     def last_seq(self) -> Optional[int]:
@@ -197,6 +203,7 @@ class Watch(Iterator[Event]):
             self._early.clear()
             raise
         self._conn = conn
+        self._opens += 1
 
     def _reopen(self) -> None:
         attempts = self._policy.attempts()

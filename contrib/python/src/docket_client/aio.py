@@ -413,16 +413,16 @@ class AsyncClient:
     # -- plumbing -------------------------------------------------------------------
 
     async def _current(self) -> AsyncConnection:
-        """The open connection; one the daemon closed meanwhile is replaced before
-        anything is written to it (the reader task notices a close at once)."""
+        """The open connection; one the daemon closed meanwhile (a restart) is replaced
+        before anything is written to it."""
         conn = self._conn
-        if conn is not None and not conn.closed and not conn.aborted:
+        if conn is not None and not conn.looks_dead():
             return conn
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
             conn = self._conn
-            if conn is not None and (conn.closed or conn.aborted):
+            if conn is not None and conn.looks_dead():
                 self._forget(conn)
                 conn = None
             if conn is None:

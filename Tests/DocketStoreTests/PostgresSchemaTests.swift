@@ -1,0 +1,64 @@
+@testable import DocketStore
+import DocketProtocol
+import DocketTestSupport
+import Testing
+
+@Suite("PostgreSQL: schema, plans and start-up checks", .enabled(if: TestPostgres.server != nil, "needs PostgreSQL"))
+struct PostgresSchemaTests {
+    /// The claim walks the ready index from its start, with no sort, however many jobs are
+    /// pending and however many delayed ones wait: delayed jobs are outside that index.
+    @Test func claim_walksTheReadyIndex_withDelayedJobsOffItsPath() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        try TestPostgres.psql(
+            db.path,
+            """
+            INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                                     backoff_max_ms, run_at, created_at, updated_at)
+            SELECT 'q', CASE WHEN n % 5 = 0 THEN 'pending' ELSE 'scheduled' END, 1, 0, 'null', 0, 3, 1000, 3600000,
+                   CASE WHEN n % 5 = 0 THEN 1 ELSE 9000000000000 END, 1, 1
+            FROM generate_series(1, 200000) AS n;
+            ANALYZE docket_jobs;
+            """)
+        let explain = try PostgresSchemaTests.explain(db.path, PostgresJobStore.claimStatement(queues: 1), "'q'")
+        #expect(explain.contains("docket_jobs_ready"), "\(explain)")
+        #expect(!explain.contains("Sort"), "\(explain)")
+        #expect(!explain.contains("Seq Scan"), "\(explain)")
+    }
+
+    /// The plan of `statement` with its parameters bound ($4 to `queue`).
+    static func explain(_ url: String, _ statement: String, _ queue: String) throws -> String {
+        let bound = statement.replacingOccurrences(of: "$1", with: "30000").replacingOccurrences(of: "$2", with: "1")
+            .replacingOccurrences(of: "$3", with: "NULL").replacingOccurrences(of: "$4", with: queue)
+        return try TestPostgres.psql(url, "EXPLAIN " + bound)
+    }
+
+    /// A database with a newer schema than this build is refused before anything is written.
+    @Test func newerSchema_isRefused() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        try TestPostgres.psql(db.path, "INSERT INTO docket_schema_migrations (version) VALUES (99)")
+        #expect(throws: StoreError.self) { _ = try db.reopen() }
+        #expect(try TestPostgres.psql(db.path, "SELECT max(version) FROM docket_schema_migrations") == "99")
+    }
+
+    /// Migrations are recorded, and daemons starting together migrate once.
+    @Test func migrations_areRecordedOnce() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        _ = try db.reopen()
+        _ = try db.reopen()
+        let versions = try TestPostgres.psql(db.path, "SELECT string_agg(version::text, ',' ORDER BY version) FROM docket_schema_migrations")
+        #expect(versions == (1...PostgresSchema.latestVersion).map(String.init).joined(separator: ","))
+    }
+
+    /// The URL forms of libpq, and a password that never shows in what is logged.
+    @Test func settings_parseTheURL_andHideThePassword() throws {
+        let tcp = try PostgresSettings(url: "postgresql://app:s%40cret@db.example:6543/jobs?sslmode=disable")
+        #expect(tcp.configuration.host == "db.example" && tcp.configuration.port == 6543)
+        #expect(tcp.configuration.username == "app" && tcp.configuration.password == "s@cret" && tcp.configuration.database == "jobs")
+        #expect(!tcp.description.contains("cret") && tcp.description.contains("***"))
+        let socket = try PostgresSettings(url: "postgres://me@/jobs?host=/run/postgresql", environment: ["PGPASSWORD": "pw"])
+        #expect(socket.configuration.unixSocketPath == "/run/postgresql/.s.PGSQL.5432" && socket.configuration.password == "pw")
+        #expect(!socket.description.contains("pw"))
+        #expect(throws: StoreError.self) { _ = try PostgresSettings(url: "postgresql://h:99999/x") }
+        #expect(throws: StoreError.self) { _ = try PostgresSettings(url: "postgresql://h/x?sslmode=sometimes") }
+    }
+}

@@ -1,0 +1,93 @@
+"""The client against the protocol's own files, without a daemon: every op has a method,
+every error code a class, and the socket is found where the CLI finds it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import pickle
+
+import pytest
+from conftest import REPO
+
+import docket_client
+from docket_client import AsyncClient, Client, DocketError, StaleVersion, WatchOverflow, default_socket_path
+from docket_client._ops import OPS
+from docket_client.errors import error_from_answer
+
+SCHEMAS = REPO / "protocol" / "schemas"
+
+#: The ops of the contract's second round, which may not have schemas yet.
+SECOND_ROUND = {"snooze", "log", "queue_put", "queue_get", "queue_list", "metrics"}
+
+
+def schema_ops() -> set:
+    return {path.name[: -len(".request.json")] for path in SCHEMAS.glob("*.request.json")}
+
+
+def test_the_schemas_name_ops() -> None:
+    assert {"enqueue", "claim", "watch"} <= schema_ops()
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_every_op_in_the_schemas_has_a_method(cls: type) -> None:
+    missing = sorted(op for op in schema_ops() | SECOND_ROUND if not callable(getattr(cls, op, None)))
+    assert not missing, "%s has no method for: %s" % (cls.__name__, ", ".join(missing))
+    assert schema_ops() | SECOND_ROUND <= set(OPS)
+
+
+def test_async_methods_are_coroutines() -> None:
+    for op in OPS:
+        method = getattr(AsyncClient, op)
+        assert inspect.iscoroutinefunction(method) == (op != "watch"), op
+
+
+def test_both_clients_take_the_same_arguments() -> None:
+    for op in OPS:
+        sync, coro = inspect.signature(getattr(Client, op)), inspect.signature(getattr(AsyncClient, op))
+        assert list(sync.parameters) == list(coro.parameters), op
+
+
+def test_every_error_code_has_a_class() -> None:
+    schema = json.loads((SCHEMAS / "error.json").read_text(encoding="utf-8"))
+    codes = set(schema["properties"]["code"]["enum"]) | {"unavailable", "in_doubt"}  # + the second round's
+    assert {"bad_request", "stale_version", "watch_overflow"} <= codes
+    for code in codes:
+        error = error_from_answer({"ok": False, "error": {"code": code, "message": "m"}})
+        assert type(error) is not DocketError, "no class for %s" % code
+        assert error.code == code and error.message == "m" and isinstance(error, DocketError)
+
+
+def test_unknown_codes_are_plain_docket_errors() -> None:
+    error = error_from_answer({"ok": False, "error": {"code": "brand_new", "message": "later"}})
+    assert type(error) is DocketError and error.code == "brand_new" and str(error) == "brand_new: later"
+
+
+def test_errors_carry_the_job_and_survive_pickling() -> None:
+    answer = {"ok": False, "error": {"code": "stale_version", "message": "m", "job": {"id": 4, "version": 5, "state": "cancelled"}}}
+    error = error_from_answer(answer, "complete")
+    assert isinstance(error, StaleVersion) and error.job is not None and error.job.ref == (4, 5)
+    copy = pickle.loads(pickle.dumps(error))
+    assert isinstance(copy, StaleVersion) and copy.raw == error.raw and copy.op == "complete"
+    overflow = error_from_answer({"ok": False, "error": {"code": "watch_overflow", "message": "m", "seq": 9}})
+    assert isinstance(overflow, WatchOverflow) and overflow.seq == 9
+
+
+def test_the_socket_is_found_as_the_cli_finds_it() -> None:
+    assert default_socket_path({"DOCKET_SOCKET": "/x.sock", "XDG_RUNTIME_DIR": "/r"}, 1000) == "/x.sock"
+    assert default_socket_path({"DOCKET_SOCKET": "", "XDG_RUNTIME_DIR": "/r"}, 1000) == "/r/docket.sock"
+    assert default_socket_path({"RUNTIME_DIRECTORY": "/run/a:/run/b"}, 1000) == "/run/a/docket.sock"
+    assert default_socket_path({"XDG_RUNTIME_DIR": "/r"}, 0) == "/run/docket/docket.sock"
+    assert default_socket_path({}, 1000) == "/tmp/docket-1000/docket.sock"
+
+
+def test_the_client_uses_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKET_SOCKET", "/tmp/elsewhere.sock")
+    assert Client().socket_path == "/tmp/elsewhere.sock"
+    assert AsyncClient().socket_path == "/tmp/elsewhere.sock"
+    assert Client("/a.sock").socket_path == "/a.sock"
+
+
+def test_the_package_is_typed() -> None:
+    assert (REPO / "contrib" / "python" / "src" / "docket_client" / "py.typed").exists()
+    assert docket_client.PROTOCOL == 1
