@@ -12,7 +12,7 @@ What is checked:
      code); error.<code>[.<variant>].request.json is the request that caused it, so it must
      be refused by the schema for bad_request, must name an op without a schema for
      unknown_op, and must validate for every other code (not_found, stale_version,
-     invalid_state, forbidden, internal: the request was well formed);
+     invalid_state, forbidden, internal, unavailable, in_doubt: the request was well formed);
   3. every op has a request and a response example, there is an event line example, and
      every example appears as a ```json block of README.md (compared as JSON values);
   4. every line of vectors.jsonl is well formed, and every vector whose request is sent
@@ -50,7 +50,7 @@ VECTORS = os.path.join(HERE, "vectors.jsonl")
 OPS = ["hello", "ping", "enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats",
        "watch", "schedule_put", "schedule_get", "schedule_delete", "schedule_list", "purge", "backup"]
 CODES = ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
-         "shutting_down", "internal", "watch_overflow"]
+         "shutting_down", "internal", "watch_overflow", "unavailable", "in_doubt"]
 # Codes that close the connection: no vector may cause them.
 CLOSING = ["too_large", "watch_overflow"]
 # Ops that change nothing, so no event can follow them: allowed after a successful watch vector.
