@@ -128,6 +128,9 @@ extension ServerInfo {
         known.maxLineBytes = Int(try limits.int("max_line_bytes"))
         known.maxLeaseMs = try limits.int("max_lease_ms")
         known.maxWaitMs = try limits.int("max_wait_ms")
-        self.init(name: try server.string("name"), version: try server.string("version"), limits: known)
+        // Daemons from before the PostgreSQL store do not say; they served SQLite only.
+        self.init(
+            name: try server.string("name"), version: try server.string("version"), limits: known,
+            store: json["store"]?.string ?? "sqlite")
     }
 }

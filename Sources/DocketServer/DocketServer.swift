@@ -140,7 +140,9 @@ public final class DocketDaemon: Sendable {
             "docketd serving",
             metadata: [
                 "socket": "\(served)", "db": "\(configuration.postgres?.description ?? configuration.databasePath)",
-                "synchronous": "\(configuration.synchronous.rawValue)", "version": "\(Self.version)",
+                "store": "\(context.info.store)",
+                "synchronous": "\(configuration.postgres == nil ? configuration.synchronous.rawValue : "the server's")",
+                "version": "\(Self.version)",
             ])
     }
 

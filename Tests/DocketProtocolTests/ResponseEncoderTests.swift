@@ -72,7 +72,7 @@ struct ResponseEncoderTests {
         #expect(text == #"{"ok":false,"error":{"code":""# + code.rawValue + #"","message":"m"}}"# + "\n")
         #expect(
             ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
-             "shutting_down", "internal", "watch_overflow"].contains(code.rawValue))
+             "shutting_down", "internal", "watch_overflow", "unavailable", "in_doubt"].contains(code.rawValue))
     }
 
     /// A stale_version error carries the job's present `{id, version, state}` in `error.job`.
@@ -173,13 +173,15 @@ struct ResponseEncoderTests {
 
     // MARK: Other replies
 
-    /// `hello` answers with server name and version, protocol 1 and the client-facing limits.
-    @Test func hello_writesServerProtocolAndLimits() {
-        let info = ServerInfo(version: "0.1.0", limits: .standard)
+    /// `hello` answers with server name and version, protocol 1, the client-facing limits and
+    /// the store.
+    @Test func hello_writesServerProtocolLimitsAndStore() {
+        let info = ServerInfo(version: "0.1.0", limits: .standard, store: "postgresql")
         #expect(
             line(.hello(info), id: .number("1"))
                 == #"{"id":1,"ok":true,"server":{"name":"docketd","version":"0.1.0"},"protocol":1,"#
-                + #""limits":{"max_line_bytes":1048576,"max_lease_ms":86400000,"max_wait_ms":900000}}"# + "\n")
+                + #""limits":{"max_line_bytes":1048576,"max_lease_ms":86400000,"max_wait_ms":900000},"store":"postgresql"}"#
+                + "\n")
     }
 
     /// `stats` answers with per-queue state counts in the given order, then the counters.

@@ -15,10 +15,10 @@ struct Ping: AsyncParsableCommand {
         if output.json {
             Console.json([
                 "server": ["name": .string(server.name), "version": .string(server.version)], "protocol": 1,
-                "socket": .string(docket.socketPath),
+                "socket": .string(docket.socketPath), "store": .string(server.store),
             ])
         } else {
-            Console.line("\(server.name) \(server.version) at \(docket.socketPath) answers (protocol 1)")
+            Console.line("\(server.name) \(server.version) at \(docket.socketPath) answers (protocol 1, \(server.store) store)")
         }
     }
 }

@@ -51,7 +51,9 @@ class Daemon:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail("docketd exited with status %s; see %s" % (self.process.returncode, self._log.name))
+                pytest.fail(
+                    "docketd exited with status %s; see %s" % (self.process.returncode, self._log.name)
+                )
             if self._answers_ping():
                 return self
             time.sleep(0.02)
@@ -91,7 +93,7 @@ class Daemon:
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     # Short, so the socket path stays under the 108 bytes a Unix socket address allows.
-    path = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="dkpy-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

@@ -64,7 +64,14 @@ def test_unknown_codes_are_plain_docket_errors() -> None:
 
 
 def test_errors_carry_the_job_and_survive_pickling() -> None:
-    answer = {"ok": False, "error": {"code": "stale_version", "message": "m", "job": {"id": 4, "version": 5, "state": "cancelled"}}}
+    answer = {
+        "ok": False,
+        "error": {
+            "code": "stale_version",
+            "message": "m",
+            "job": {"id": 4, "version": 5, "state": "cancelled"},
+        },
+    }
     error = error_from_answer(answer, "complete")
     assert isinstance(error, StaleVersion) and error.job is not None and error.job.ref == (4, 5)
     copy = pickle.loads(pickle.dumps(error))

@@ -96,7 +96,10 @@ def test_vectors_match_the_daemon(daemon: Daemon) -> None:
 
 def test_the_checker_catches_differences() -> None:
     # The replay is only as good as its judge: make sure it can fail.
-    vector = {"name": "v", "expect": {"ok": True, "fields": {"job.id": 1, "n": 1.5}, "present": ["x"], "absent": ["y"]}}
+    vector = {
+        "name": "v",
+        "expect": {"ok": True, "fields": {"job.id": 1, "n": 1.5}, "present": ["x"], "absent": ["y"]},
+    }
     assert check(vector, {"ok": True, "job": {"id": 1}, "n": 1.50, "x": None}) == []
     assert len(check(vector, {"ok": False, "job": {"id": True}, "n": 1.5, "y": 0})) == 4
     assert same_value({"a": [1, None]}, {"a": [1.0, None]})

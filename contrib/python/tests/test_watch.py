@@ -91,7 +91,7 @@ def test_resume_across_daemon_restarts_without_loss_or_duplicate(daemon: Daemon)
     assert not reader.is_alive(), "only %d of %d events arrived" % (len(seen), total)
     assert seqs(seen) == list(range(1, total + 1))
     assert [e.job for e in seen] == list(range(1, total + 1))
-    assert watch.reconnects == 2
+    assert 1 <= watch.reconnects <= 2  # two restarts close together may cost one reconnect
 
 
 def test_resume_after_watch_overflow(client: Client) -> None:

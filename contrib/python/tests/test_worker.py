@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable
 
 from conftest import PACKAGE_ROOT, Daemon
 
@@ -24,8 +24,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def states(client: Client, queue: str) -> List[str]:
-    return [job.state for job in client.list(queue).jobs]
+def stop_when(worker: Worker, condition: Callable[[], bool]) -> threading.Thread:
+    """Stop the worker from another thread once the condition holds (as a signal would)."""
+
+    def watch() -> None:
+        wait_until(condition, 20)
+        worker.stop()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
 
 def test_worker_completes_and_fails_jobs(client: Client) -> None:
@@ -38,12 +46,8 @@ def test_worker_completes_and_fails_jobs(client: Client) -> None:
         return {"square": job.payload["n"] ** 2}
 
     worker = Worker(client, "calc", handler, concurrency=2, wait_ms=200, handle_signals=False)
-    stopper = threading.Thread(
-        target=lambda: (wait_until(lambda: worker.report.completed + worker.report.failed == 6), worker.stop())
-    )
-    stopper.start()
+    stop_when(worker, lambda: worker.report.completed + worker.report.failed == 6)
     report = worker.run()
-    stopper.join()
     assert (report.completed, report.failed, report.lost) == (5, 1, 0)
     jobs = client.list("calc").jobs
     assert [j.result for j in jobs if j.state == "completed"] == [{"square": n * n} for n in (0, 1, 2, 4, 5)]
@@ -53,8 +57,13 @@ def test_worker_completes_and_fails_jobs(client: Client) -> None:
 
 def test_worker_renews_the_lease_while_the_handler_runs(client: Client) -> None:
     client.enqueue("slow")
-    worker = Worker(client, "slow", lambda job: time.sleep(1.0) or "late", lease_ms=300, wait_ms=100, handle_signals=False)
-    threading.Timer(1.5, worker.stop).start()
+
+    def slow(job: Job) -> str:
+        time.sleep(1.0)  # more than three leases
+        return "late"
+
+    worker = Worker(client, "slow", slow, lease_ms=300, wait_ms=100, handle_signals=False)
+    stop_when(worker, lambda: worker.report.completed + worker.report.lost > 0)
     report = worker.run()
     assert (report.completed, report.lost) == (1, 0)
     (job,) = client.list("slow").jobs
@@ -67,7 +76,7 @@ def test_worker_renews_the_lease_while_the_handler_runs(client: Client) -> None:
 def test_a_non_json_result_fails_the_job(client: Client) -> None:
     client.enqueue("odd", max_attempts=1)
     worker = Worker(client, "odd", lambda job: {1, 2}, wait_ms=100, handle_signals=False)
-    threading.Timer(0.8, worker.stop).start()
+    stop_when(worker, lambda: worker.report.failed > 0)
     assert worker.run().failed == 1
     (job,) = client.list("odd").jobs
     assert job.state == "failed" and job.last_error["type"] == "TypeError"
@@ -89,11 +98,16 @@ def test_stop_withdraws_a_waiting_claim(client: Client) -> None:
 
 def test_grace_hands_back_a_job_whose_handler_outlives_it(client: Client) -> None:
     client.enqueue("stuck")
-    release = threading.Event()
-    worker = Worker(client, "stuck", lambda job: release.wait(10), wait_ms=100, grace=0.2, handle_signals=False)
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(job: Job) -> None:
+        started.set()
+        release.wait(10)
+
+    worker = Worker(client, "stuck", stuck, wait_ms=100, grace=0.2, handle_signals=False)
     runner = threading.Thread(target=worker.run)
     runner.start()
-    wait_until(lambda: states(client, "stuck") == ["running"])
+    assert started.wait(10)
     worker.stop()
     runner.join(5)
     release.set()
@@ -151,7 +165,9 @@ def test_async_worker(daemon: Daemon) -> None:
                     raise RuntimeError("bad input")
                 return job.payload["n"] * 10
 
-            worker = AsyncWorker(client, "aq", handler, concurrency=2, lease_ms=200, wait_ms=100, handle_signals=False)
+            worker = AsyncWorker(
+                client, "aq", handler, concurrency=2, lease_ms=200, wait_ms=100, handle_signals=False
+            )
             running = asyncio.ensure_future(worker.run())
             while worker.report.completed + worker.report.failed < 4:
                 await asyncio.sleep(0.02)
@@ -169,7 +185,9 @@ def test_async_worker_with_a_plain_handler_and_stop(daemon: Daemon) -> None:
     async def main() -> None:
         async with AsyncClient(daemon.socket) as client:
             await client.enqueue("plain", "x")
-            worker = AsyncWorker(client, "plain", lambda job: job.payload.upper(), wait_ms=30000, handle_signals=False)
+            worker = AsyncWorker(
+                client, "plain", lambda job: job.payload.upper(), wait_ms=30000, handle_signals=False
+            )
             running = asyncio.ensure_future(worker.run())
             while worker.report.completed < 1:
                 await asyncio.sleep(0.02)

@@ -46,6 +46,7 @@ class AsyncConnection:
         )
         self._drain_lock = asyncio.Lock()
         self._closed = False
+        self._retired = False
         self._failure: Optional[DocketClientError] = None
         #: Set by ``abort``: the owner drops the connection after its current request.
         self.aborted = False
@@ -73,14 +74,15 @@ class AsyncConnection:
         reader task may not have run since the close arrived (a restart while this task
         was busy), and a request written into a dead socket would be reported as possibly
         applied instead of simply being sent on a new connection."""
-        if self._closed or self.aborted:
+        if self._closed or self.aborted or self._retired:
             return True
         sock = self._writer.get_extra_info("socket")
         if sock is None:
             return False
         try:
             with sock.dup() as peek:  # a duplicate, so the transport's socket is untouched
-                return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                data: bytes = peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                return data == b""
         except BlockingIOError:
             return False  # open, nothing to read
         except OSError:
@@ -95,7 +97,7 @@ class AsyncConnection:
 
     async def exchange_bytes(self, data: bytes) -> Dict[str, Any]:
         """Send bytes as given (the caller ends the line) and return the next answer."""
-        if self._closed:
+        if self._closed or self._retired:
             raise _wire.NotSent(
                 "the connection to docketd at %s closed before the request could be sent" % self.path
             )
@@ -148,6 +150,8 @@ class AsyncConnection:
                     future = self._waiters.popleft()
                     if not future.done():
                         future.set_result(message)
+                if self._retired and not self._waiters:
+                    self._writer.close()
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -165,6 +169,13 @@ class AsyncConnection:
         self._writer.close()
 
     # -- ending -----------------------------------------------------------------------
+
+    def retire(self) -> None:
+        """Take no new requests and close once the answers in flight have arrived, so
+        that requests pipelined by other tasks are not cut off with it."""
+        self._retired = True
+        if not self._waiters:
+            self._writer.close()
 
     def abort(self) -> None:
         """End the connection: answers that already arrived are still delivered, the rest

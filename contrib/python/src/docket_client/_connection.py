@@ -13,7 +13,6 @@ import socket
 from typing import Any, Dict, Mapping
 
 from . import _wire
-from ._wire import NotSent
 from .errors import CannotConnect, ConnectionClosed
 
 __all__ = ["Connection"]
@@ -51,7 +50,7 @@ class Connection:
             self._sock.sendall(data)
         except OSError:
             self.close()
-            raise NotSent(
+            raise _wire.NotSent(
                 "the connection to docketd at %s closed before the request could be sent" % self.path
             ) from None
 

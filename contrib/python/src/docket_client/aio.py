@@ -434,8 +434,7 @@ class AsyncClient:
     def _forget(self, conn: AsyncConnection) -> None:
         if self._conn is conn:
             self._conn = None
-        conn.abort()
-        asyncio.ensure_future(conn.close())
+        conn.retire()
 
     def _forget_if_done(self, conn: AsyncConnection) -> None:
         if conn.closed or conn.aborted:

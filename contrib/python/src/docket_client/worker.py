@@ -88,6 +88,9 @@ class Worker:
     daemon puts back a job it could no longer deliver) and lets the running handlers
     finish. With ``grace`` (seconds), handlers still running after it have their jobs
     handed back for another worker to claim now, and ``run`` returns without them.
+
+    The worker owns the job's version while the handler runs (its renewals move it on),
+    so a handler must not call ``progress``, ``complete`` or ``fail`` on the job itself.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class Worker:
         self._stopped_at: Optional[float] = None
         self._slots: List[_Slot] = []
         self._failure: Optional[BaseException] = None
+        self._grace_over = False
         self.report = WorkerReport()
 
     # -- control --------------------------------------------------------------------
@@ -149,7 +153,8 @@ class Worker:
         try:
             for index in range(self._concurrency):
                 slot = _Slot(Client(self._client.socket_path, reconnect=self._client.reconnect))
-                self._slots.append(slot)
+                with self._state_lock:
+                    self._slots.append(slot)
                 thread = threading.Thread(
                     target=self._loop, args=(slot,), name="docket-worker-%d" % index, daemon=True
                 )
@@ -205,7 +210,13 @@ class Worker:
 
     def _work(self, slot: _Slot, job: Job) -> None:
         held = _Held(job)
-        slot.held = held
+        with self._state_lock:
+            slot.held = held
+            late = self._grace_over
+        if late:  # claimed just as the grace period ran out: give it back untouched
+            self._give_back(held)
+            slot.held = None
+            return
         done = threading.Event()
         renewer = threading.Thread(
             target=self._renew, args=(slot.client, held, done), name="docket-renew-%s" % job.id, daemon=True
@@ -289,23 +300,26 @@ class Worker:
     def _hand_back(self) -> None:
         """Give back the jobs whose handlers outlived the grace period, so another worker
         can claim them now rather than after their leases run out."""
-        for slot in self._slots:
-            held = slot.held
-            if held is None:
-                continue
-            with held.lock:
-                if held.settled:
-                    continue
-                held.settled = True
-                error = {"type": "WorkerStopped", "message": "the worker stopped before the handler finished"}
-                try:
-                    with Client(self._client.socket_path, reconnect=self._client.reconnect) as client:
-                        client.fail(held.job, error, retry_in_ms=0)
-                except DocketError as exc:
-                    log.warning("handing back job %s failed: %s", held.job.id, exc)
-                    self._count("lost")
-                    continue
-                self._count("handed_back")
+        with self._state_lock:
+            self._grace_over = True
+            held_jobs = [slot.held for slot in self._slots if slot.held is not None]
+        for held in held_jobs:
+            self._give_back(held)
+
+    def _give_back(self, held: _Held) -> None:
+        with held.lock:
+            if held.settled:
+                return
+            held.settled = True
+            error = {"type": "WorkerStopped", "message": "the worker stopped before the handler finished"}
+            try:
+                with Client(self._client.socket_path, reconnect=self._client.reconnect) as client:
+                    client.fail(held.job, error, retry_in_ms=0)
+            except DocketError as exc:
+                log.warning("handing back job %s failed: %s", held.job.id, exc)
+                self._count("lost")
+                return
+            self._count("handed_back")
 
     def _install_signals(self) -> Dict[int, Any]:
         if not self._handle_signals or threading.current_thread() is not threading.main_thread():
