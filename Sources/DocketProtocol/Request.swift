@@ -2,10 +2,13 @@
 public struct Request: Sendable, Equatable {
     public var id: JSONValue?
     public var operation: Op
+    /// The job members the answer carries (`fields`); all of them unless asked otherwise.
+    public var fields: JobFields
 
-    public init(id: JSONValue?, operation: Op) {
+    public init(id: JSONValue?, operation: Op, fields: JobFields = .all) {
         self.id = id
         self.operation = operation
+        self.fields = fields
     }
 }
 
@@ -64,6 +67,14 @@ public enum Op: Sendable, Equatable {
     public var isReadOnly: Bool {
         switch self {
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return true
+        default: return false
+        }
+    }
+
+    /// Whether the op's answer carries jobs, and so may be trimmed with `fields`.
+    public var answersWithJobs: Bool {
+        switch self {
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .get, .list: return true
         default: return false
         }
     }

@@ -28,7 +28,8 @@ public struct RequestDecoder: Sendable {
         }
         do {
             let fields = Fields(object: object, limits: limits)
-            return .success(Request(id: id, operation: try decodeOperation(fields)))
+            let operation = try decodeOperation(fields)
+            return .success(Request(id: id, operation: operation, fields: operation.answersWithJobs ? try fields.jobFields() : .all))
         } catch {
             return .failure(Rejection(id: id, error: error))
         }
@@ -214,6 +215,26 @@ struct Fields {
     let object: JSONObject
     let limits: Limits
     var prefix = ""
+
+    /// `fields`: the job members an answer carries.
+    func jobFields() throws(ProtocolError) -> JobFields {
+        guard let value = object["fields"], !value.isNull else { return .all }
+        guard case .array(let items) = value, items.count <= JobFields.members.count * 2 else {
+            throw .badRequest("field 'fields' must be an array of job member names")
+        }
+        var names: [String] = []
+        for item in items {
+            guard case .string(let name) = item else { throw .badRequest("field 'fields' must be an array of job member names") }
+            names.append(name)
+        }
+        guard let fields = JobFields(names: names) else {
+            let unknown = names.first { name in !JobFields.members.contains { $0.name == name } } ?? "?"
+            throw .badRequest(
+                "field 'fields' names '\(unknown)', which is not a job member; use any of "
+                    + JobFields.members.map(\.name).joined(separator: ", "))
+        }
+        return fields
+    }
 
     func int(_ key: String, in range: ClosedRange<Int64>) throws(ProtocolError) -> Int64 {
         guard let value = object[key] else { throw .badRequest("field '\(prefix)\(key)' is missing") }

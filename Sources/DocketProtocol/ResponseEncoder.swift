@@ -1,6 +1,7 @@
 /// Encodes replies as response lines (`\n`-terminated compact JSON).
 public enum ResponseEncoder {
-    public static func encode(id: JSONValue?, reply: Reply) -> [UInt8] {
+    /// `fields`: the job members to write (`id` and `version` always).
+    public static func encode(id: JSONValue?, reply: Reply, fields: JobFields = .all) -> [UInt8] {
         var w = JSONWriter(reservingCapacity: 512)
         w.beginObject()
         if let id {
@@ -15,7 +16,7 @@ public enum ResponseEncoder {
         } else {
             w.key("ok")
             w.bool(true)
-            writeBody(&w, reply)
+            writeBody(&w, reply, fields)
         }
         w.endObject()
         var bytes = w.bytes
@@ -23,7 +24,7 @@ public enum ResponseEncoder {
         return bytes
     }
 
-    static func writeBody(_ w: inout JSONWriter, _ reply: Reply) {
+    static func writeBody(_ w: inout JSONWriter, _ reply: Reply, _ fields: JobFields) {
         switch reply {
         case .pong, .done, .failure:
             break
@@ -69,11 +70,11 @@ public enum ResponseEncoder {
             w.string(info.store)
         case .job(let job):
             w.key("job")
-            writeJob(&w, job)
+            writeJob(&w, job, fields)
         case .enqueuedMany(let results):
             w.key("jobs")
             w.beginArray()
-            for result in results { writeJob(&w, result.job) }
+            for result in results { writeJob(&w, result.job, fields) }
             w.endArray()
             w.key("created")
             w.beginArray()
@@ -81,15 +82,15 @@ public enum ResponseEncoder {
             w.endArray()
         case .enqueued(let job, let created):
             w.key("job")
-            writeJob(&w, job)
+            writeJob(&w, job, fields)
             w.key("created")
             w.bool(created)
         case .claimed(let job):
             w.key("job")
-            if let job { writeJob(&w, job) } else { w.null() }
+            if let job { writeJob(&w, job, fields) } else { w.null() }
         case .found(let job, let events):
             w.key("job")
-            writeJob(&w, job)
+            writeJob(&w, job, fields)
             if let events {
                 w.key("events")
                 w.beginArray()
@@ -99,7 +100,7 @@ public enum ResponseEncoder {
         case .listed(let jobs, let next):
             w.key("jobs")
             w.beginArray()
-            for job in jobs { writeJob(&w, job) }
+            for job in jobs { writeJob(&w, job, fields) }
             w.endArray()
             w.key("next")
             if let next { w.int(next) } else { w.null() }
@@ -199,42 +200,72 @@ public enum ResponseEncoder {
         return bytes
     }
 
-    public static func writeJob(_ w: inout JSONWriter, _ job: Job) {
+    public static func writeJob(_ w: inout JSONWriter, _ job: Job, _ fields: JobFields = .all) {
         w.beginObject()
         w.key("id")
         w.int(job.id)
-        w.key("queue")
-        w.string(job.queue)
-        w.key("state")
-        w.string(job.state.rawValue)
+        if fields.contains(.queue) {
+            w.key("queue")
+            w.string(job.queue)
+        }
+        if fields.contains(.state) {
+            w.key("state")
+            w.string(job.state.rawValue)
+        }
         w.key("version")
         w.int(job.version)
-        w.key("priority")
-        w.int(job.priority)
-        w.key("payload")
-        w.raw(job.payload)
-        w.key("attempt")
-        w.int(job.attempt)
-        w.key("max_attempts")
-        w.int(job.maxAttempts)
-        w.key("run_at")
-        w.timestamp(milliseconds: job.runAt)
-        w.key("created_at")
-        w.timestamp(milliseconds: job.createdAt)
-        w.key("updated_at")
-        w.timestamp(milliseconds: job.updatedAt)
-        w.key("lease_expires_at")
-        if let lease = job.leaseExpiresAt { w.timestamp(milliseconds: lease) } else { w.null() }
-        w.key("worker")
-        if let worker = job.worker { w.string(worker) } else { w.null() }
-        w.key("progress")
-        w.raw(job.progress ?? .null)
-        w.key("result")
-        w.raw(job.result ?? .null)
-        w.key("last_error")
-        w.raw(job.lastError ?? .null)
-        w.key("unique_key")
-        if let key = job.uniqueKey { w.string(key) } else { w.null() }
+        if fields.contains(.priority) {
+            w.key("priority")
+            w.int(job.priority)
+        }
+        if fields.contains(.payload) {
+            w.key("payload")
+            w.raw(job.payload)
+        }
+        if fields.contains(.attempt) {
+            w.key("attempt")
+            w.int(job.attempt)
+        }
+        if fields.contains(.maxAttempts) {
+            w.key("max_attempts")
+            w.int(job.maxAttempts)
+        }
+        if fields.contains(.runAt) {
+            w.key("run_at")
+            w.timestamp(milliseconds: job.runAt)
+        }
+        if fields.contains(.createdAt) {
+            w.key("created_at")
+            w.timestamp(milliseconds: job.createdAt)
+        }
+        if fields.contains(.updatedAt) {
+            w.key("updated_at")
+            w.timestamp(milliseconds: job.updatedAt)
+        }
+        if fields.contains(.leaseExpiresAt) {
+            w.key("lease_expires_at")
+            if let lease = job.leaseExpiresAt { w.timestamp(milliseconds: lease) } else { w.null() }
+        }
+        if fields.contains(.worker) {
+            w.key("worker")
+            if let worker = job.worker { w.string(worker) } else { w.null() }
+        }
+        if fields.contains(.progress) {
+            w.key("progress")
+            w.raw(job.progress ?? .null)
+        }
+        if fields.contains(.result) {
+            w.key("result")
+            w.raw(job.result ?? .null)
+        }
+        if fields.contains(.lastError) {
+            w.key("last_error")
+            w.raw(job.lastError ?? .null)
+        }
+        if fields.contains(.uniqueKey) {
+            w.key("unique_key")
+            if let key = job.uniqueKey { w.string(key) } else { w.null() }
+        }
         w.endObject()
     }
 

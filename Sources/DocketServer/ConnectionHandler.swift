@@ -189,11 +189,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func submitChange(_ request: Request, sequence: Int) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        let id = request.id
+        let (id, fields) = (request.id, request.fields)
         server.writer.submit(
             WriteCommand(action: .operation(request.operation), origin: origin, eventLoop: eventLoop) { reply in
                 bound.value.changesInFlight -= 1
-                bound.value.answer(sequence, id: id, reply: reply)
+                bound.value.answer(sequence, id: id, reply: reply, fields: fields)
             })
     }
 
@@ -238,7 +238,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func complete(read request: Request, sequence: Int, _ future: EventLoopFuture<Reply>) {
         let operation = request.operation
-        let id = request.id
+        let (id, fields) = (request.id, request.fields)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         future.whenComplete { result in
             let handler = bound.value
@@ -247,7 +247,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 handler.stopWatch()
             }
             switch result {
-            case .success(let reply): handler.answer(sequence, id: id, reply: reply)
+            case .success(let reply): handler.answer(sequence, id: id, reply: reply, fields: fields)
             case .failure(let error as StoreError): handler.answer(sequence, id: id, reply: .failure(error.protocolError))
             case .failure: handler.answer(sequence, id: id, reply: .failure(ProtocolError(.shuttingDown, "docketd is shutting down")))
             }
@@ -256,9 +256,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Answers
 
-    private func answer(_ sequence: Int, id: JSONValue?, reply: Reply) {
+    private func answer(_ sequence: Int, id: JSONValue?, reply: Reply, fields: JobFields = .all) {
         let index = sequence - firstSequence
-        slots[slots.index(slots.startIndex, offsetBy: index)].response = ResponseEncoder.encode(id: id, reply: reply)
+        slots[slots.index(slots.startIndex, offsetBy: index)].response = ResponseEncoder.encode(id: id, reply: reply, fields: fields)
         if case .claimed(let job?) = reply {
             slots[slots.index(slots.startIndex, offsetBy: index)].claimed = JobVersion(job: job.id, version: job.version)
         }

@@ -48,8 +48,8 @@ struct StoreBackend {
 
 /// Where committed events go. On SQLite this daemon is the only writer and commits in seq
 /// order, so they go straight to the hub. On PostgreSQL the events of every daemon must
-/// reach the hub in one seq order, so this daemon's own go the same way as the others': its
-/// commit only pokes the follower, which reads the log and publishes.
+/// reach the hub in one seq order, so this daemon's own go the same way as the others':
+/// through the follower, which publishes them at once when no other daemon's came between.
 final class EventRoute: Sendable {
     let hub: EventHub
     private let follower = Mutex<PostgresEventFollower?>(nil)
@@ -72,7 +72,7 @@ final class EventRoute: Sendable {
 
     func committed(_ events: [JobEvent]) {
         if let follower = follower.withLock({ $0 }) {
-            follower.poke()
+            follower.committed(events)
         } else {
             hub.publish(events)
         }

@@ -87,7 +87,9 @@ public enum TestPostgres {
     /// A cluster for this process's tests, stopped when the process exits; nil when
     /// PostgreSQL is not installed.
     private static func startCluster() -> String? {
-        guard let cluster = try? Cluster() else { return nil }
+        // Not durable: no test crashes this server, and flushing every test database's
+        // creation stalled the other tests' fsyncs.
+        guard let cluster = try? Cluster(durable: false) else { return nil }
         sharedCluster = cluster
         atexit { TestPostgres.sharedCluster?.remove() }
         return cluster.url
@@ -116,7 +118,11 @@ public enum TestPostgres {
                 .flatMap { FileManager.default.fileExists(atPath: $0.appendingPathComponent("initdb").path) ? $0 : nil }
         }
 
-        public init() throws {
+        /// Whether the server flushes its WAL (`fsync`): a cluster a test crashes must.
+        private let durable: Bool
+
+        public init(durable: Bool = true) throws {
+            self.durable = durable
             guard let binaries = Self.binaries else { throw TestPostgresError("PostgreSQL is not installed") }
             port = Self.portLock.withLock {
                 defer { Self.nextPort += 1 }
@@ -135,7 +141,9 @@ public enum TestPostgres {
         }
 
         public func start() throws {
-            let options = "-p \(port) -k \(folder) -c listen_addresses='' -c max_connections=400 -c shared_buffers=64MB"
+            let options =
+                "-p \(port) -k \(folder) -c listen_addresses='' -c max_connections=400 -c shared_buffers=64MB"
+                + (durable ? "" : " -c fsync=off -c full_page_writes=off")
             guard TestPostgres.run(asPostgres + [pgctl, "-D", "\(folder)/data", "-l", "\(folder)/log", "-w", "-o", options, "start"])
             else { throw TestPostgresError("the cluster in \(folder) did not start") }
         }

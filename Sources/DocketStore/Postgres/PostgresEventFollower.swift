@@ -16,6 +16,8 @@ public final class PostgresEventFollower: Sendable {
     private struct State {
         /// Queues named by notifications since the last round; nil: all of them.
         var wake: Set<String>? = []
+        /// This daemon's own committed events, in commit order, not yet delivered.
+        var local: [JobEvent] = []
         var stopping = false
     }
 
@@ -28,16 +30,19 @@ public final class PostgresEventFollower: Sendable {
     private let logger: Logger
     private let deliver: @Sendable ([JobEvent]) -> Void
     private let wake: @Sendable (Set<String>?) -> Void
+    /// The `from` of this daemon's own notifications, which say nothing new to it.
+    private let origin: String
     /// How long the thread waits for news before it reads anyway.
     static let fallbackPollMs = 1000
 
     /// `deliver` gets every event after `seq`, in order, on the follower's thread; `wake` the
     /// queues where a job may have become eligible (nil: any queue).
     public init(
-        settings: PostgresSettings, after seq: Int64, logger: Logger, deliver: @escaping @Sendable ([JobEvent]) -> Void,
-        wake: @escaping @Sendable (Set<String>?) -> Void
+        settings: PostgresSettings, origin: String, after seq: Int64, logger: Logger,
+        deliver: @escaping @Sendable ([JobEvent]) -> Void, wake: @escaping @Sendable (Set<String>?) -> Void
     ) {
         self.settings = settings
+        self.origin = origin
         self.logger = logger
         self.deliver = deliver
         self.wake = wake
@@ -46,8 +51,12 @@ public final class PostgresEventFollower: Sendable {
         _ = listening.wait(timeout: .now() + .seconds(3))
     }
 
-    /// This daemon committed events: read them now.
-    public func poke() {
+    /// This daemon committed `events` (with their seqs). When they follow on from the last
+    /// event delivered they go out without a read; when another daemon's events came in
+    /// between, the log is read.
+    public func committed(_ events: [JobEvent]) {
+        guard !events.isEmpty else { return }
+        state.withLock { $0.local += events }
         signal.signal()
     }
 
@@ -66,11 +75,24 @@ public final class PostgresEventFollower: Sendable {
         var timedOut = false
         var announcedListening = false
         while true {
-            var (queues, stopping) = state.withLock { state in
-                defer { state.wake = [] }
-                return (state.wake, state.stopping)
+            var (queues, local, stopping) = state.withLock { state in
+                defer {
+                    state.wake = []
+                    state.local.removeAll(keepingCapacity: true)
+                }
+                return (state.wake, state.local, state.stopping)
             }
             if stopping { break }
+            // Own events that follow on from the last one delivered need no read.
+            let following = local.drop { $0.seq <= last }
+            if !timedOut, queues?.isEmpty == true, let first = following.first, first.seq == last + 1,
+                zip(following, following.dropFirst()).allSatisfy({ $1.seq == $0.seq + 1 })
+            {
+                last = following.last!.seq
+                deliver(Array(following))
+                timedOut = signal.wait(timeout: .now() + .milliseconds(Self.fallbackPollMs)) == .timedOut
+                continue
+            }
             do throws(StoreError) {
                 let connection = try reader.session.connected()
                 if listeningOn != ObjectIdentifier(connection) {
@@ -115,16 +137,13 @@ public final class PostgresEventFollower: Sendable {
     }
 
     private func notified(_ payload: String) {
-        let named = Self.wokenQueues(payload)
+        guard let value = try? JSONParser.parse(payload) else { return }
+        if value["from"]?.string == origin { return }
+        let named = value["wake"]?.array.map { Set($0.compactMap(\.string)) }
         state.withLock { state in
             if let named, state.wake != nil { state.wake!.formUnion(named) } else { state.wake = nil }
         }
         signal.signal()
     }
 
-    /// The `wake` member of a notification: nil when absent or null (wake every queue).
-    static func wokenQueues(_ payload: String) -> Set<String>? {
-        guard let value = try? JSONParser.parse(payload), let names = value["wake"]?.array else { return nil }
-        return Set(names.compactMap(\.string))
-    }
 }

@@ -46,7 +46,7 @@ public class PostgresJobReader: JobReader {
     }
 
     func storedJob(_ id: Int64) throws(StoreError) -> StoredJob? {
-        try session.first("SELECT \(Self.jobColumns) FROM docket_jobs WHERE id = $1", PostgresBindings([.int(id)]))
+        try session.first("SELECT \(Self.jobColumns) FROM docket_jobs WHERE id = $1", [.int(id)])
             .map(Self.storedJob(row:))
     }
 
@@ -87,7 +87,7 @@ public class PostgresJobReader: JobReader {
     }
 
     private func events(_ sql: String, _ values: [PostgresValue]) throws(StoreError) -> [JobEvent] {
-        try session.run(sql, PostgresBindings(values)).map { row in
+        try session.run(sql, values).map { row in
             let r = row.makeRandomAccess()
             return JobEvent(
                 seq: r.int(0), at: r.int(1), job: r.int(2), queue: r.text(3), kind: JobEvent.Kind(rawValue: r.text(4)) ?? .progress,
@@ -106,7 +106,7 @@ public class PostgresJobReader: JobReader {
 
     func schedules(_ sql: String, _ values: [PostgresValue]) throws(StoreError) -> [Schedule] {
         var schedules: [Schedule] = []
-        for row in try session.run(sql, PostgresBindings(values)) {
+        for row in try session.run(sql, values) {
             let r = row.makeRandomAccess()
             let cron: CronExpression
             do {
@@ -138,7 +138,7 @@ public class PostgresJobReader: JobReader {
             SELECT \(Self.jobColumns) FROM docket_jobs WHERE \(conditions.joined(separator: " AND ")) \
             ORDER BY id LIMIT $\(values.count)
             """
-        var jobs = try session.run(sql, PostgresBindings(values)).map { Self.storedJob(row: $0.makeRandomAccess()).job }
+        var jobs = try session.run(sql, values).map { Self.storedJob(row: $0.makeRandomAccess()).job }
         var next: Int64?
         if jobs.count > Int(request.limit) {
             jobs.removeLast()

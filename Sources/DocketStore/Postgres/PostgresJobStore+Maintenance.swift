@@ -30,7 +30,7 @@ extension PostgresJobStore {
                          ORDER BY run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)
             UPDATE docket_jobs j SET state = 'pending' FROM due WHERE j.id = due.id AND j.state = 'scheduled'
             RETURNING j.queue
-            """, PostgresBindings([.int(context.now)]))
+            """, [.int(context.now)])
         let queues = Set(rows.map { $0.makeRandomAccess().text(0) })
         wokenQueues.formUnion(queues)
         return queues
@@ -43,7 +43,7 @@ extension PostgresJobStore {
             """
             SELECT id, version, attempt < max_attempts FROM docket_jobs
             WHERE state = 'running' AND lease_expires_at <= $1 LIMIT 1000
-            """, PostgresBindings([.int(context.now)]))
+            """, [.int(context.now)])
         var jobs: [Job] = []
         let error = RawJSON(["code": "lease_expired", "message": "the lease passed without progress or completion"])
         for row in due {
@@ -122,7 +122,7 @@ extension PostgresJobStore {
             WITH doomed AS (\(select) FOR UPDATE SKIP LOCKED),
             history AS (DELETE FROM docket_events e USING doomed WHERE e.job = doomed.id)
             DELETE FROM docket_jobs j USING doomed WHERE j.id = doomed.id RETURNING j.id
-            """, PostgresBindings(values)
+            """, values
         ).count
     }
 
@@ -178,7 +178,7 @@ extension PostgresJobStore {
     public func deleteSchedule(_ request: ScheduleDeleteRequest) throws(StoreError) {
         let deleted = try session.run(
             "DELETE FROM docket_schedules WHERE name = $1 AND version = $2 RETURNING name",
-            PostgresBindings([.text(request.name), .int(request.version)]))
+            [.text(request.name), .int(request.version)])
         guard deleted.isEmpty else { return }
         guard let current = try schedule(named: request.name) else { throw .scheduleNotFound(request.name) }
         throw .scheduleStale(ScheduleReference(name: current.name, version: current.version), expected: request.version)
@@ -200,7 +200,7 @@ extension PostgresJobStore {
             // Advanced first, fenced by the slot: a daemon that fired this slot already has moved it.
             let advanced = try session.run(
                 "UPDATE docket_schedules SET next_run_at = $3, last_run_at = $2 WHERE name = $1 AND next_run_at = $2 RETURNING name",
-                PostgresBindings([.text(schedule.name), .int(slot), .int(next)]))
+                [.text(schedule.name), .int(slot), .int(next)])
             guard !advanced.isEmpty else { continue }
             let (_, created) = try enqueue(
                 EnqueueRequest(

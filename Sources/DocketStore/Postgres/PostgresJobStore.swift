@@ -13,6 +13,9 @@ import PostgresNIO
 /// daemon holds an advisory lock for it, its work fenced like everything else.
 public final class PostgresJobStore: PostgresJobReader, JobStore {
     public let settings: PostgresSettings
+    /// Names this store's notifications, so that the daemon's own follower can tell them
+    /// from other daemons' (it already knows what its own commits did).
+    public let origin = String(UInt64.random(in: 1...UInt64.max), radix: 36)
     let logger: Logger
     /// Events of the open transaction; their seqs are handed out at commit.
     private var transactionEvents: [JobEvent] = []
@@ -84,7 +87,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                 offset = end
             }
         } else if !wokenQueues.isEmpty {
-            try session.run("SELECT pg_notify('\(PostgresSchema.channel)', $1)", PostgresBindings([.text(notification(seq: nil))]))
+            try session.run("SELECT pg_notify('\(PostgresSchema.channel)', $1)", [.text(notification(seq: nil))])
         }
         try session.run("COMMIT", committing: true)
         return events
@@ -124,7 +127,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                   FROM c, (VALUES \(rows.joined(separator: ", "))) AS v(n, at, job, queue, type, version, state, data, peer))
             SELECT c.base, \(notice) FROM c
             """
-        guard let base = try session.first(sql, PostgresBindings(values))?.int(0) else {
+        guard let base = try session.first(sql, values)?.int(0) else {
             throw .storage("the event counter row is missing; the schema is damaged")
         }
         return base
@@ -135,6 +138,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     private func notification(seq: Int64?) -> String {
         var writer = JSONWriter()
         writer.beginObject()
+        writer.key("from")
+        writer.string(origin)
         if let seq {
             writer.key("seq")
             writer.int(seq)
@@ -171,11 +176,11 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
             RETURNING \(Self.jobColumns)
             """,
-            PostgresBindings([
+            [
                 .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
                 .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
                 .int(runAt), .int(context.now), .optionalText(request.uniqueKey),
-            ]))
+            ])
         guard let inserted else {
             // The key was taken, by a commit that came first (the insert waited for it).
             guard let key = request.uniqueKey, let existing = try existingJob(queue: request.queue, uniqueKey: key) else {
@@ -193,7 +198,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
         let row = try session.first(
             Self.claimStatement(queues: request.queues.count),
-            PostgresBindings([.int(request.leaseMs), .int(context.now), .optionalText(worker), queues]))
+            [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
         guard let row else { return nil }
         let job = Self.storedJob(row: row).job
         record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
@@ -206,10 +211,10 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     static func claimStatement(queues: Int) -> String {
         """
         WITH candidate AS (
-            SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4" : "queue = ANY($4)") AND state = 'pending'
+            SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
             ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
-        UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1,
-                                 lease_expires_at = $2 + $1, worker = $3, updated_at = $2
+        UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
+                                 lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8
         FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
         RETURNING \(claimedColumns)
         """
@@ -218,7 +223,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     private func existingJob(queue: String, uniqueKey: String) throws(StoreError) -> Job? {
         try session.first(
             "SELECT \(Self.jobColumns) FROM docket_jobs WHERE queue = $1 AND unique_key = $2",
-            PostgresBindings([.text(queue), .text(uniqueKey)])
+            [.text(queue), .text(uniqueKey)]
         ).map { Self.storedJob(row: $0).job }
     }
 
@@ -229,7 +234,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
         let job = try guarded(
             request.fence, operation: "report progress on", from: ["running"],
-            set: "progress = CASE WHEN $4 THEN $5 ELSE progress END, lease_expires_at = $3 + coalesce($6, lease_ms)",
+            set: "progress = CASE WHEN $4::bool THEN $5::text ELSE progress END, lease_expires_at = $3::int8 + coalesce($6::int8, lease_ms)",
             [.bool(request.progress != nil), .optionalText(request.progress.flatMap { $0.isNull ? nil : $0.text }),
              .optionalInt(request.leaseMs)],
             context)
@@ -306,14 +311,14 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let row = try session.first(
             """
             WITH changed AS (
-                UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3
-                WHERE id = $1 AND version = $2 AND state IN (\(allowed))
+                UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3::int8
+                WHERE id = $1::int8 AND version = $2::int8 AND state IN (\(allowed))
                 RETURNING \(Self.jobColumns))
             SELECT \(Self.jobColumns), true FROM changed
             UNION ALL
             SELECT \(Self.jobColumns), false FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
             """,
-            PostgresBindings([.int(fence.job), .int(fence.version), .int(context.now)] + values))
+            [.int(fence.job), .int(fence.version), .int(context.now)] + values)
         guard let row else { throw .jobNotFound(fence.job) }
         if row.bool(20) { return Self.storedJob(row: row).job }
         // The row shown is from before any lock wait; after one, read it afresh.

@@ -122,7 +122,7 @@ enum PostgresSchema {
             }
             try session.run("COMMIT", committing: true)
         } catch {
-            try? session.run("ROLLBACK")
+            _ = try? session.run("ROLLBACK")
             throw error
         }
     }

@@ -65,18 +65,16 @@ final class PostgresSession {
     /// Runs one statement and returns its rows. `committing` marks the COMMIT, whose lost
     /// answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
     @discardableResult
-    func run(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), committing: Bool = false) throws(StoreError)
-        -> [PostgresRow]
-    {
+    func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false) throws(StoreError) -> [PostgresRow] {
         let connection = try connected()
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait().rows
+            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger).wait().rows
         } catch {
             throw classify(error, committing: committing)
         }
     }
 
-    /// Runs a script of statements, each ended by `;` at the end of a line (DDL).
+    /// Runs several statements in one go, each ended by `;` at the end of a line (DDL).
     func runScript(_ sql: String) throws(StoreError) {
         for statement in sql.split(separator: ";\n") where statement.contains(where: { !$0.isWhitespace }) {
             try run(String(statement))
@@ -84,8 +82,8 @@ final class PostgresSession {
     }
 
     /// Runs a statement and returns its first row, if any.
-    func first(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) -> PostgresRandomAccessRow? {
-        try run(sql, binds).first.map { $0.makeRandomAccess() }
+    func first(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> PostgresRandomAccessRow? {
+        try run(sql, values).first.map { $0.makeRandomAccess() }
     }
 
     /// Sorts a failure into what the client is told: a lost server (`unavailable`, or
@@ -155,4 +153,5 @@ enum PostgresValue {
     case optionalText(String?)
     case bool(Bool)
     case textArray([String])
+
 }

@@ -82,8 +82,10 @@ struct BenchRun {
             self.queue = queue
             self.payloadBytes = payloadBytes
             var writer = JSONWriter()
-            // A claim waits briefly for a job, so consumers do not spin on an empty queue.
-            writer.value(["op": "claim", "queue": .string(queue), "wait_ms": 100])
+            // A claim waits briefly for a job, so consumers do not spin on an empty queue. Its
+            // answer needs the payload (the time the job was sent); the other answers are
+            // only checked for success, so they carry no job members (`fields`).
+            writer.value(["op": "claim", "queue": .string(queue), "wait_ms": 100, "fields": ["payload"]])
             claim = writer.bytes
         }
 
@@ -93,7 +95,7 @@ struct BenchRun {
             let stamp = String(sent.uptimeNanoseconds) + " "
             let padding = String(repeating: "x", count: max(0, payloadBytes - stamp.utf8.count))
             var writer = JSONWriter(reservingCapacity: 64 + payloadBytes)
-            writer.value(["op": "enqueue", "queue": .string(queue), "payload": .string(stamp + padding)])
+            writer.value(["op": "enqueue", "queue": .string(queue), "payload": .string(stamp + padding), "fields": []])
             return writer.bytes
         }
 
@@ -107,7 +109,7 @@ struct BenchRun {
 
         func complete(job: Int64, version: Int64) -> [UInt8] {
             var writer = JSONWriter(reservingCapacity: 64)
-            writer.value(["op": "complete", "job": .int(job), "version": .int(version)])
+            writer.value(["op": "complete", "job": .int(job), "version": .int(version), "fields": []])
             return writer.bytes
         }
     }
