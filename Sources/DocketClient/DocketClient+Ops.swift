@@ -78,6 +78,19 @@ extension DocketClient {
             "progress", job: job, version: version, ["progress": progress, "lease_ms": lease.map { .int($0.wholeMilliseconds) }])
     }
 
+    /// Reports progress and renews the lease like `progress`, and asks for a brief answer
+    /// (`fields`): the job's id, new version and state, not its payload. For a worker that
+    /// renews often on a job with a large payload.
+    public func renew(job: Int64, version: Int64, progress: JSONValue? = nil, lease: Duration? = nil) async throws -> JobReference {
+        let answer = try await call(
+            request(
+                "progress",
+                [("job", .int(job)), ("version", .int(version)), ("progress", progress),
+                 ("lease_ms", lease.map { .int($0.wholeMilliseconds) }), ("fields", ["state"])]),
+            resend: .unsafe)
+        return try JobReference(json: answer["job"] ?? .null)
+    }
+
     /// Completes a running job with its result.
     public func complete(job: Int64, version: Int64, result: JSONValue = .null) async throws -> Job {
         try await changeJob("complete", job: job, version: version, ["result": result])

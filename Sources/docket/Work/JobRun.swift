@@ -122,7 +122,7 @@ struct JobRun {
             case .progress(let progress): value = progress
             }
             do {
-                version = try await reports.progress(job: job.id, version: version, progress: value, lease: settings.lease).version
+                version = try await reports.renew(job: job.id, version: version, progress: value, lease: settings.lease).version
             } catch let refusal as DocketError where [.staleVersion, .notFound, .invalidState].contains(refusal.code) {
                 lost.set("is no longer ours (\(refusal.message))")
             } catch {
