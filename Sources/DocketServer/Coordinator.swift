@@ -243,9 +243,7 @@ public final class Coordinator {
             let (job, created) = try store.enqueue(request, context)
             return (.enqueued(job, created: created), created ? eligibleQueues([job], context.now) : [])
         case .enqueueMany(let requests):
-            var results: [(job: Job, created: Bool)] = []
-            results.reserveCapacity(requests.count)
-            for request in requests { results.append(try store.enqueue(request, context)) }
+            let results = try store.enqueue(all: requests, context)
             return (.enqueuedMany(results), eligibleQueues(results.filter(\.created).map(\.job), context.now))
         case .claim(let request):
             return (.claimed(try store.claim(request, worker: request.worker ?? origin.peer, context)), [])

@@ -32,6 +32,8 @@ public protocol JobStore: JobReader {
     /// Inserts a job, or returns the stored one with `created: false` when its queue already
     /// holds a job with the same `unique_key`.
     func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool)
+    /// Enqueues several jobs in order, as `enqueue` each (the `jobs` form of the op).
+    func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)]
     /// Takes the best eligible job of the queues (lowest priority, earliest run_at, lowest id),
     /// or `nil` when none is eligible.
     func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job?
@@ -73,6 +75,15 @@ public protocol JobStore: JobReader {
 
     /// A new read-only view for another thread, seeing committed data only.
     func makeReader() throws(StoreError) -> any JobReader
+}
+
+extension JobStore {
+    public func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)] {
+        var results: [(job: Job, created: Bool)] = []
+        results.reserveCapacity(requests.count)
+        for request in requests { results.append(try enqueue(request, context)) }
+        return results
+    }
 }
 
 /// The read side: lookups that never wait for the writer.

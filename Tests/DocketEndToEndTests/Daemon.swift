@@ -48,7 +48,7 @@ final class Daemon: @unchecked Sendable {
             databasePath = sharing.databasePath
             ownsDatabase = false
         } else if self.backend == .postgresql {
-            databasePath = try TestPostgres.createDatabase()
+            databasePath = try await offload { try TestPostgres.createDatabase() }
             ownsDatabase = true
         } else {
             databasePath = (databaseFolder ?? self.folder).appendingPathComponent("d.db").path
@@ -67,7 +67,10 @@ final class Daemon: @unchecked Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: folder)
-        if ownsDatabase { TestPostgres.dropDatabase(databasePath) }
+        if ownsDatabase {
+            let url = databasePath
+            Thread.detachNewThread { TestPostgres.dropDatabase(url) }
+        }
     }
 
     static func launch(folder: URL, arguments: [String], prelude: String? = nil) throws -> (SpawnedProcess, FileHandle) {

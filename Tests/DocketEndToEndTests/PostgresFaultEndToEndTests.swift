@@ -47,8 +47,8 @@ struct PostgresFaultEndToEndTests {
     }
 
     @Test(arguments: Outage.allCases) func outageUnderLoad_losesNothingAndRecovers(_ outage: Outage) async throws {
-        let cluster = try TestPostgres.Cluster()
-        try TestPostgres.psql(cluster.url, "CREATE DATABASE docket")
+        let cluster = try await offload { try TestPostgres.Cluster() }
+        try await offload { try TestPostgres.psql(cluster.url, "CREATE DATABASE docket") }
         let url = cluster.url.replacingOccurrences(of: "/postgres?", with: "/docket?")
         let daemon = try await Daemon(arguments: [], postgresURL: url)
         let outcomes = Outcomes()
@@ -74,10 +74,10 @@ struct PostgresFaultEndToEndTests {
         _ = try await watch.readJSON()
         while outcomes.snapshot.acknowledged.count < 200 { try await Task.sleep(for: .milliseconds(10)) }
 
-        cluster.stop(immediate: true)
+        try await offload { cluster.stop(immediate: true) }
         try await Task.sleep(for: .milliseconds(300) + outage.downFor)
         #expect(!outcomes.snapshot.notApplied.isEmpty, "requests during the outage were answered unavailable")
-        try cluster.start()
+        try await offload { try cluster.start() }
         let acknowledgedBefore = outcomes.snapshot.acknowledged.count
         let deadline = ContinuousClock.now + .seconds(20)
         while outcomes.snapshot.acknowledged.count < acknowledgedBefore + 200, ContinuousClock.now < deadline {

@@ -86,30 +86,38 @@ struct ScaleOutEndToEndTests {
         await probe.close()
     }
 
-    /// A claim waiting on one daemon is woken by an enqueue through another within 100 ms
-    /// (the median of five; each well under the one-second fallback poll, so it was the
-    /// announcement on the database's channel that woke it, not the poll).
+    /// A claim waiting on one daemon is woken by an enqueue through another within 100 ms of
+    /// when an enqueue through its own daemon would wake it: the announcement on the
+    /// database's channel adds less than 100 ms (the medians of five rounds each, compared
+    /// in one run, since the test suite runs hundreds of daemons at once on two cores), and
+    /// every round is well under the one-second fallback poll.
     @Test func waitingClaim_isWokenByAnEnqueueThroughAnotherDaemon() async throws {
         let daemons = try await cluster(2)
         let waiter = try await daemons[0].connect()
         let observer = try await daemons[0].connect()
-        let producer = try await daemons[1].connect()
-        var latencies: [Duration] = []
-        for round in 0..<5 {
-            let parked = Task { () -> (JSONValue, ContinuousClock.Instant) in
-                let answer = try await waiter.send(["op": "claim", "queue": "wake", "wait_ms": 10_000])
-                return (answer, ContinuousClock.now)
+        let local = try await daemons[0].connect()
+        let remote = try await daemons[1].connect()
+        func latencies(enqueueingThrough producer: DocketConnection) async throws -> [Duration] {
+            var latencies: [Duration] = []
+            for round in 0..<5 {
+                let parked = Task { () -> (JSONValue, ContinuousClock.Instant) in
+                    let answer = try await waiter.send(["op": "claim", "queue": "wake", "wait_ms": 10_000])
+                    return (answer, ContinuousClock.now)
+                }
+                while try await observer.send(["op": "stats"])["waiting_claims"] != 1 { try await Task.sleep(for: .milliseconds(5)) }
+                let enqueuedAt = ContinuousClock.now
+                let job = try await producer.job(["op": "enqueue", "queue": "wake", "payload": .int(Int64(round))])
+                let (answer, answeredAt) = try await parked.value
+                #expect(answer["job"]?["id"] == job["id"])
+                latencies.append(answeredAt - enqueuedAt)
             }
-            while try await observer.send(["op": "stats"])["waiting_claims"] != 1 { try await Task.sleep(for: .milliseconds(5)) }
-            let enqueuedAt = ContinuousClock.now
-            let job = try await producer.job(["op": "enqueue", "queue": "wake", "payload": .int(Int64(round))])
-            let (answer, answeredAt) = try await parked.value
-            #expect(answer["job"]?["id"] == job["id"])
-            latencies.append(answeredAt - enqueuedAt)
+            return latencies.sorted()
         }
-        #expect(latencies.sorted()[2] < .milliseconds(100), "woken after \(latencies)")
-        #expect(latencies.allSatisfy { $0 < .milliseconds(700) }, "woken after \(latencies)")
-        for client in [waiter, observer, producer] { await client.close() }
+        let sameDaemon = try await latencies(enqueueingThrough: local)
+        let otherDaemon = try await latencies(enqueueingThrough: remote)
+        #expect(otherDaemon[2] - sameDaemon[2] < .milliseconds(100), "through another daemon \(otherDaemon), through the same \(sameDaemon)")
+        #expect(otherDaemon.allSatisfy { $0 < .milliseconds(700) }, "woken after \(otherDaemon)")
+        for client in [waiter, observer, local, remote] { await client.close() }
     }
 
     /// A lease taken through a daemon that is then killed expires, and the job is claimed
@@ -163,7 +171,8 @@ struct ScaleOutEndToEndTests {
         let put = try await client.send(["op": "schedule_put", "name": "tick", "cron": "* * * * *", "queue": "ticks", "version": 0])
         #expect(put["ok"] == true)
         let slot = (Int64(Date().timeIntervalSince1970) / 60 - 3) * 60_000
-        try TestPostgres.psql(daemons[0].databasePath, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'")
+        let url = daemons[0].databasePath
+        try await offload { try TestPostgres.psql(url, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'") }
         func keys() async throws -> [String] {
             let probe = try await daemons[2].connect()
             defer { Task { await probe.close() } }

@@ -8,13 +8,14 @@ import Testing
 struct ScheduleEndToEndTests {
     /// Moves a stopped daemon's schedule to a slot in the past, as if the daemon had been down
     /// while it came due (slots are whole minutes; a test does not wait for one).
-    func backdate(_ daemon: Daemon, minutes: Int) throws {
+    func backdate(_ daemon: Daemon, minutes: Int) async throws {
         let slot = (Int(Date().timeIntervalSince1970) / 60 - minutes) * 60_000
         switch daemon.backend {
         case .sqlite:
             try Shell.run("sqlite3 \(daemon.databasePath) \"UPDATE schedules SET next_run_at = \(slot) WHERE name = 'tick'\"")
         case .postgresql:
-            try TestPostgres.psql(daemon.databasePath, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'")
+            let url = daemon.databasePath
+            try await offload { try TestPostgres.psql(url, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'") }
         }
     }
 
@@ -43,7 +44,7 @@ struct ScheduleEndToEndTests {
         await client.close()
         #expect(daemon.stop() == 0)
 
-        try backdate(daemon, minutes: 180)
+        try await backdate(daemon, minutes: 180)
         try await daemon.restart()
         #expect(try await jobCount(daemon) == 1, "three hours of missed slots fire once")
         daemon.crash()
@@ -51,7 +52,7 @@ struct ScheduleEndToEndTests {
         #expect(try await jobCount(daemon) == 1, "a restart does not fire the slot again")
 
         daemon.crash()
-        try backdate(daemon, minutes: 5)
+        try await backdate(daemon, minutes: 5)
         try await daemon.restart()
         daemon.crash()
         try await daemon.restart()

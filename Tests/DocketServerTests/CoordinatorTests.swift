@@ -34,7 +34,10 @@ final class CoordinatorHarness {
 
     deinit {
         try? FileManager.default.removeItem(at: folder)
-        if backend == .postgresql { TestPostgres.dropDatabase(path) }
+        if backend == .postgresql {
+            let url = path
+            Thread.detachNewThread { TestPostgres.dropDatabase(url) }
+        }
     }
 
     /// The SQLite store, for tests about SQLite itself.

@@ -80,7 +80,7 @@ struct TransitionTests {
     @Test(arguments: Backend.available, TransitionCase.all)
     func currentVersion_appliesOrIsInvalidState(backend: Backend, transition: TransitionCase) throws {
         let (op, state) = (transition.op, transition.state)
-        let db = try TemporaryDatabase(backend)
+        let db = try TemporaryDatabase(backend, shared: true)
         let before = try state.make(in: db)
         let eventsBefore = try db.store.events(ofJob: before.id).count
         let fence = JobVersion(job: before.id, version: before.version)
@@ -107,7 +107,7 @@ struct TransitionTests {
     @Test(arguments: Backend.available, TransitionCase.all)
     func staleVersion_changesNothing(backend: Backend, transition: TransitionCase) throws {
         let (op, state) = (transition.op, transition.state)
-        let db = try TemporaryDatabase(backend)
+        let db = try TemporaryDatabase(backend, shared: true)
         let before = try state.make(in: db)
         for wrong in [before.version - 1, before.version + 1] where wrong >= 1 {
             #expect(throws: StoreError.staleVersion(before.reference, expected: wrong)) {

@@ -181,3 +181,12 @@ public struct TestPostgresError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Runs blocking work (a child process, a database server starting) on a thread of its own,
+/// not on one of the two threads of Swift's cooperative pool: a test that blocks those stalls
+/// every other test of the run.
+public func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

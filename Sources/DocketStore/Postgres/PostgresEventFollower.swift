@@ -7,15 +7,13 @@ import Synchronization
 /// Follows a PostgreSQL store's event log for one daemon: every event of every daemon, in
 /// `seq` order, with no gap and no duplicate, and the queues where claims should look again.
 ///
-/// One thread and one connection of its own. It reads `seq > last` whenever this daemon
-/// commits events (`poke`), whenever another daemon's commit is announced on the `docket`
-/// channel (LISTEN on the same connection), and once a second in case a notification was
-/// lost (a reconnect, say). Since seqs become visible in order (see
+/// One thread and one connection of its own. It reads `seq > last` whenever another
+/// daemon's commit is announced on the `docket` channel (LISTEN on the same connection), and
+/// once a second in case a notification was lost (a reconnect, say); this daemon's own
+/// events need no read when nothing came between (`committed`). Since seqs become visible in order (see
 /// `PostgresJobStore.commit`), reading past the last one seen never skips an event.
 public final class PostgresEventFollower: Sendable {
     private struct State {
-        /// Queues named by notifications since the last round; nil: all of them.
-        var wake: Set<String>? = []
         /// This daemon's own committed events, in commit order, not yet delivered.
         var local: [JobEvent] = []
         var stopping = false
@@ -75,17 +73,17 @@ public final class PostgresEventFollower: Sendable {
         var timedOut = false
         var announcedListening = false
         while true {
-            var (queues, local, stopping) = state.withLock { state in
-                defer {
-                    state.wake = []
-                    state.local.removeAll(keepingCapacity: true)
-                }
-                return (state.wake, state.local, state.stopping)
+            let (local, stopping) = state.withLock { state in
+                defer { state.local.removeAll(keepingCapacity: true) }
+                return (state.local, state.stopping)
             }
             if stopping { break }
+            // Every waiting claim looks again after a quiet second or a reconnect, in case a
+            // notification was lost; otherwise notifications wake them (see `notified`).
+            var wakeAll = timedOut
             // Own events that follow on from the last one delivered need no read.
             let following = local.drop { $0.seq <= last }
-            if !timedOut, queues?.isEmpty == true, let first = following.first, first.seq == last + 1,
+            if !timedOut, let first = following.first, first.seq == last + 1,
                 zip(following, following.dropFirst()).allSatisfy({ $1.seq == $0.seq + 1 })
             {
                 last = following.last!.seq
@@ -99,26 +97,24 @@ public final class PostgresEventFollower: Sendable {
                     listen(on: connection)
                     try reader.session.run("LISTEN \(PostgresSchema.channel)")
                     listeningOn = ObjectIdentifier(connection)
-                    queues = nil  // notifications may have been missed while the connection was down
+                    wakeAll = true
                 }
                 while true {
                     let events = try reader.events(after: last, scope: .everything, limit: 1000)
                     guard let newest = events.last else { break }
                     last = newest.seq
                     deliver(events)
-                    for event in events where event.state == .pending { queues?.insert(event.queue) }
                     if events.count < 1000 { break }
                 }
             } catch {
                 listeningOn = nil
-                queues = nil
+                wakeAll = true
                 if lastFailureLog.map({ DispatchTime.now() > $0 + .seconds(10) }) ?? true {
                     logger.error("cannot follow the event log; retrying", metadata: ["error": "\(error.protocolError.message)"])
                     lastFailureLog = .now()
                 }
             }
-            if timedOut { queues = nil }
-            if queues.map({ !$0.isEmpty }) ?? true { wake(queues) }
+            if wakeAll { wake(nil) }
             if !announcedListening {
                 listening.signal()
                 announcedListening = true
@@ -136,13 +132,12 @@ public final class PostgresEventFollower: Sendable {
         }
     }
 
+    /// Another daemon committed: its claims-to-wake go to the writer at once (waking it does
+    /// not block), and the thread reads the new events.
     private func notified(_ payload: String) {
         guard let value = try? JSONParser.parse(payload) else { return }
         if value["from"]?.string == origin { return }
-        let named = value["wake"]?.array.map { Set($0.compactMap(\.string)) }
-        state.withLock { state in
-            if let named, state.wake != nil { state.wake!.formUnion(named) } else { state.wake = nil }
-        }
+        wake(value["wake"]?.array.map { Set($0.compactMap(\.string)) })
         signal.signal()
     }
 

@@ -1,5 +1,6 @@
 import DocketProtocol
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// The PostgreSQL backend: the writer's connection, shared with any number of other
@@ -65,7 +66,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         transactionEvents.removeAll(keepingCapacity: true)
         wokenQueues.removeAll()
         holdsMaintenance = nil
-        try session.run("BEGIN")
+        try session.send("BEGIN")
     }
 
     /// Hands the transaction's events their seqs and commits. The counter row's lock is held
@@ -78,18 +79,24 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     public func commit() throws(StoreError) -> [JobEvent] {
         var events = transactionEvents
         transactionEvents.removeAll(keepingCapacity: true)
-        if !events.isEmpty {
-            var offset = 0
-            while offset < events.count {
-                let end = min(events.count, offset + Self.eventsPerStatement)
-                let base = try insertEvents(events[offset..<end], notify: end == events.count)
-                for index in offset..<end { events[index].seq = base + Int64(index - offset) + 1 }
-                offset = end
-            }
-        } else if !wokenQueues.isEmpty {
-            try session.run("SELECT pg_notify('\(PostgresSchema.channel)', $1)", [.text(notification(seq: nil))])
+        // The events go with the COMMIT, in one round trip; their seqs are read after it.
+        var chunks: [(range: Range<Int>, base: EventLoopFuture<PostgresQueryResult>)] = []
+        var offset = 0
+        while offset < events.count {
+            let end = min(events.count, offset + Self.eventsPerStatement)
+            chunks.append((offset..<end, try insertEvents(events[offset..<end], notify: end == events.count)))
+            offset = end
+        }
+        if events.isEmpty && !wokenQueues.isEmpty {
+            try session.send("SELECT pg_notify('\(PostgresSchema.channel)', $1)", [.text(notification(seq: nil))])
         }
         try session.run("COMMIT", committing: true)
+        for chunk in chunks {
+            guard let base = (try? chunk.base.wait())?.rows.first?.makeRandomAccess().int(0) else {
+                throw .inDoubt("the seqs of a committed transaction's events could not be read back")
+            }
+            for index in chunk.range { events[index].seq = base + Int64(index - chunk.range.lowerBound) + 1 }
+        }
         return events
     }
 
@@ -101,8 +108,11 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// Nine parameters an event, under PostgreSQL's 65,535 per statement.
     static let eventsPerStatement = 5000
 
-    /// Takes seqs for `events` from the counter and stores them; returns the seq before the first.
-    private func insertEvents(_ events: ArraySlice<JobEvent>, notify: Bool) throws(StoreError) -> Int64 {
+    /// Sends the statement that takes seqs for `events` from the counter and stores them; its
+    /// answer is the seq before the first.
+    private func insertEvents(_ events: ArraySlice<JobEvent>, notify: Bool) throws(StoreError)
+        -> EventLoopFuture<PostgresQueryResult>
+    {
         var values: [PostgresValue] = [.int(Int64(events.count))]
         var rows: [String] = []
         rows.reserveCapacity(events.count)
@@ -127,10 +137,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                   FROM c, (VALUES \(rows.joined(separator: ", "))) AS v(n, at, job, queue, type, version, state, data, peer))
             SELECT c.base, \(notice) FROM c
             """
-        guard let base = try session.first(sql, values)?.int(0) else {
-            throw .storage("the event counter row is missing; the schema is damaged")
-        }
-        return base
+        return try session.send(sql, values)
     }
 
     /// The notification's JSON: `{"seq": N, "wake": [queues]}`, `wake` null when the list
@@ -167,21 +174,81 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         if let key = request.uniqueKey, let existing = try existingJob(queue: request.queue, uniqueKey: key) {
             return (existing, false)
         }
+        return try inserted(request, try session.run(Self.insertStatement, insertValues(request, context)), context)
+    }
+
+    /// The `jobs` form: consecutive jobs without a unique key go in with one multi-row
+    /// insert (one statement, not one each); a job with a key is enqueued alone, after
+    /// those before it, as its key may be among them.
+    public func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)] {
+        latestNow = context.now
+        var results: [(job: Job, created: Bool)] = []
+        results.reserveCapacity(requests.count)
+        var keyless: [EnqueueRequest] = []
+        func insertKeyless() throws(StoreError) {
+            guard !keyless.isEmpty else { return }
+            let runAts = keyless.map { $0.runAt.resolve(now: context.now) }
+            let rows = try session.run(
+                """
+                INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                                         backoff_max_ms, run_at, created_at, updated_at)
+                SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9
+                FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[])
+                     WITH ORDINALITY AS v(queue, state, priority, payload, max_attempts, backoff_initial_ms, backoff_max_ms,
+                                          run_at, n)
+                ORDER BY n
+                RETURNING \(Self.jobColumns)
+                """,
+                [
+                    .textArray(keyless.map(\.queue)), .textArray(runAts.map { $0 > context.now ? "scheduled" : "pending" }),
+                    .intArray(keyless.map(\.priority)), .textArray(keyless.map(\.payload.text)),
+                    .intArray(keyless.map(\.maxAttempts)), .intArray(keyless.map(\.backoffInitialMs)),
+                    .intArray(keyless.map(\.backoffMaxMs)), .intArray(runAts), .int(context.now),
+                ])
+            // Ids were handed out in the order of the rows; the answer's order is not promised.
+            let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
+            guard jobs.count == keyless.count else { throw .storage("a batch insert stored \(jobs.count) of \(keyless.count) jobs") }
+            for job in jobs {
+                record(.enqueued, job, context, data: nil)
+                results.append((job, true))
+            }
+            keyless.removeAll()
+        }
+        for request in requests {
+            if request.uniqueKey == nil {
+                keyless.append(request)
+            } else {
+                try insertKeyless()
+                results.append(try enqueue(request, context))
+            }
+        }
+        try insertKeyless()
+        return results
+    }
+
+    private static let insertStatement = """
+        INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                                 backoff_max_ms, run_at, created_at, updated_at, unique_key)
+        VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10)
+        ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+        RETURNING \(jobColumns)
+        """
+
+    private func insertValues(_ request: EnqueueRequest, _ context: ChangeContext) -> [PostgresValue] {
         let runAt = request.runAt.resolve(now: context.now)
-        let inserted = try session.first(
-            """
-            INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                     backoff_max_ms, run_at, created_at, updated_at, unique_key)
-            VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10)
-            ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-            RETURNING \(Self.jobColumns)
-            """,
-            [
-                .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
-                .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
-                .int(runAt), .int(context.now), .optionalText(request.uniqueKey),
-            ])
-        guard let inserted else {
+        return [
+            .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
+            .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
+            .int(runAt), .int(context.now), .optionalText(request.uniqueKey),
+        ]
+    }
+
+    /// The enqueued job from its insert's answer, with its event; no row means the unique
+    /// key was taken meanwhile.
+    private func inserted(_ request: EnqueueRequest, _ rows: [PostgresRow], _ context: ChangeContext) throws(StoreError)
+        -> (job: Job, created: Bool)
+    {
+        guard let inserted = rows.first?.makeRandomAccess() else {
             // The key was taken, by a commit that came first (the insert waited for it).
             guard let key = request.uniqueKey, let existing = try existingJob(queue: request.queue, uniqueKey: key) else {
                 throw .conflict("the job holding this unique_key went away while the enqueue waited for it")

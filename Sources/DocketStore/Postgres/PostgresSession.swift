@@ -37,6 +37,7 @@ final class PostgresSession {
     func close() {
         if let connection { _ = try? connection.close().wait() }
         connection = nil
+        unanswered.removeAll()
     }
 
     /// The open connection, or a new one.
@@ -62,13 +63,42 @@ final class PostgresSession {
         }
     }
 
-    /// Runs one statement and returns its rows. `committing` marks the COMMIT, whose lost
-    /// answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
+    /// Statements sent and not waited for yet, oldest first.
+    private var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
+
+    /// Sends a statement without waiting for its answer, which the next `run` waits for
+    /// first: the connection answers in order, so a batch's BEGIN, or its events before
+    /// COMMIT, cost no round trip of their own.
+    @discardableResult
+    func send(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> EventLoopFuture<PostgresQueryResult> {
+        let future = try connected().query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger)
+        unanswered.append(future)
+        return future
+    }
+
+    /// Waits for every statement sent; the first failure among them is thrown.
+    func settle() throws(StoreError) {
+        let earlier = unanswered
+        unanswered.removeAll()
+        do {
+            for statement in earlier { _ = try statement.wait() }
+        } catch {
+            throw classify(error, committing: false)
+        }
+    }
+
+    /// Runs one statement and returns its rows, once every statement sent before it has
+    /// answered (a failure of one of those is the failure). `committing` marks the COMMIT,
+    /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
     @discardableResult
     func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false) throws(StoreError) -> [PostgresRow] {
         let connection = try connected()
+        let earlier = unanswered
+        unanswered.removeAll()
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger).wait().rows
+            let future = connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger)
+            for statement in earlier { _ = try statement.wait() }
+            return try future.wait().rows
         } catch {
             throw classify(error, committing: committing)
         }
@@ -140,6 +170,7 @@ extension PostgresBindings {
             case .optionalText(let text): append(text)
             case .bool(let flag): append(flag)
             case .textArray(let texts): append(texts)
+            case .intArray(let numbers): append(numbers)
             }
         }
     }
@@ -153,5 +184,5 @@ enum PostgresValue {
     case optionalText(String?)
     case bool(Bool)
     case textArray([String])
-
+    case intArray([Int64])
 }
