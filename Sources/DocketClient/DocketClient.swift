@@ -61,6 +61,24 @@ public actor DocketClient {
         case unsafe
     }
 
+    /// Sends a request as it is and returns its answer, a refusal (`ok: false`) included, for
+    /// callers that relay answers (`docket mcp`). A change whose answer was lost is not sent
+    /// again; a read is.
+    public func send(_ request: JSONValue, isRead: Bool = false) async throws -> JSONValue {
+        do {
+            return try await call(request, resend: isRead ? .safe : .unsafe)
+        } catch let refusal as DocketError {
+            var error = JSONObject([("code", .string(refusal.rawCode)), ("message", .string(refusal.message))])
+            if let job = refusal.job {
+                error["job"] = .object(JSONObject([("id", .int(job.id)), ("version", .int(job.version)), ("state", .string(job.state.rawValue))]))
+            }
+            if let schedule = refusal.schedule {
+                error["schedule"] = .object(JSONObject([("name", .string(schedule.name)), ("version", .int(schedule.version))]))
+            }
+            return .object(JSONObject([("ok", false), ("error", .object(error))]))
+        }
+    }
+
     /// Sends one request and returns its `ok: true` answer, or throws the refusal.
     func call(_ request: JSONValue, resend: Resend) async throws -> JSONValue {
         var attempts = ReconnectPolicy.Attempts(reconnect)

@@ -1,0 +1,105 @@
+import ArgumentParser
+import DocketClient
+import DocketProtocol
+import Foundation
+import MCP
+
+/// `docket mcp`: a Model Context Protocol server on standard input and output, so an LLM agent
+/// can enqueue, claim, report progress on, complete and fail jobs as tools.
+struct MCPServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp",
+        abstract: "Serve the Model Context Protocol on stdin/stdout: Docket's ops as tools for an LLM agent.",
+        discussion: """
+            An agent host starts it as {"command": "docket", "args": ["mcp"]}. Each tool call is one \
+            request to docketd at --socket; answers are the protocol's JSON, and refusals are tool \
+            errors that carry the error's code (stale_version, not_found, ...).
+            """)
+
+    @ParentCommand var docket: Docket
+
+    func run() async throws {
+        let tools = ToolCalls(client: docket.client(reconnect: .standard), socketPath: docket.socketPath)
+        let server = Server(
+            name: "docket", version: "0.1.0",
+            instructions: """
+                Docket is a job queue. Workers claim a job, do it, report progress, then complete or fail it, \
+                always passing the job's version; a stale_version error means the job is no longer yours.
+                """,
+            capabilities: .init(tools: .init(listChanged: false)))
+        await server.withMethodHandler(ListTools.self) { _ in
+            ListTools.Result(
+                tools: try MCPTools.all.map { tool in
+                    Tool(name: tool.name, description: tool.description, inputSchema: try Value(json: tool.inputSchema))
+                })
+        }
+        await server.withMethodHandler(CallTool.self) { call in
+            await tools.call(call.name, arguments: call.arguments ?? [:])
+        }
+        try await server.start(transport: StdioTransport())
+        await server.waitUntilCompleted()
+    }
+}
+
+/// Turns tool calls into requests to docketd and its answers into tool results.
+struct ToolCalls: Sendable {
+    let client: DocketClient
+    let socketPath: String
+
+    func call(_ name: String, arguments: [String: Value]) async -> CallTool.Result {
+        do {
+            var request = JSONObject()
+            for (key, value) in arguments.sorted(by: { $0.key < $1.key }) { request[key] = try value.json() }
+            guard MCPTools.all.contains(where: { $0.name == name }) else {
+                return Self.failure(ProtocolError(.unknownOp, "no tool named \(name)"))
+            }
+            if name == "wait" { return try await wait(request) }
+            if name == "claim", request["lease_ms"] == nil { request["lease_ms"] = .int(MCPTools.defaultLeaseMs) }
+            request["op"] = .string(name)
+            return Self.result(try await client.send(.object(request), isRead: ["get", "list", "stats"].contains(name)))
+        } catch {
+            return Self.failure(
+                ProtocolError(.unavailable, "cannot reach docketd at \(socketPath): \(error); is it running? (DOCKET_SOCKET)"))
+        }
+    }
+
+    /// Follows the job until it is final or the timeout passes, then returns it as it is.
+    private func wait(_ request: JSONObject) async throws -> CallTool.Result {
+        guard let id = request["job"]?.int64 else { return Self.failure(.badRequest("field 'job' must be a job id")) }
+        let timeout = Duration.milliseconds(min(request["timeout_ms"]?.int64 ?? 60_000, 600_000))
+        let follow = Task { try await JobFollower(client: client).follow(id) { $0.state.isFinal } }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            follow.cancel()
+        }
+        _ = try? await follow.value
+        timer.cancel()
+        return Self.result(try await client.send(["op": "get", "job": .int(id)], isRead: true))
+    }
+
+    /// An answer: the protocol's JSON, a tool error when it is a refusal.
+    static func result(_ answer: JSONValue) -> CallTool.Result {
+        CallTool.Result(content: [.text(JSONWriter.text(of: answer))], isError: answer["ok"] != true)
+    }
+
+    static func failure(_ error: ProtocolError) -> CallTool.Result {
+        result(
+            .object(
+                JSONObject([
+                    ("ok", false),
+                    ("error", .object(JSONObject([("code", .string(error.code.rawValue)), ("message", .string(error.message))]))),
+                ])))
+    }
+}
+
+extension Value {
+    /// The MCP value of a JSON value, through its text.
+    init(json: JSONValue) throws {
+        self = try JSONDecoder().decode(Value.self, from: Data(JSONWriter.text(of: json).utf8))
+    }
+
+    /// The JSON value of an MCP value, through its text.
+    func json() throws -> JSONValue {
+        try JSONParser.parse(String(decoding: try JSONEncoder().encode(self), as: UTF8.self))
+    }
+}

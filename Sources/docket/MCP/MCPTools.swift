@@ -1,0 +1,156 @@
+import DocketProtocol
+
+/// The tools `docket mcp` offers an LLM agent: one per op it needs, with an input schema that
+/// mirrors the op's fields in `protocol/schemas` (a test checks that none is missing) and a
+/// description written for a model deciding what to call.
+enum MCPTools {
+    /// What every description that changes a job says about versions.
+    static let versionRule = """
+        Every job has a version that goes up by one with each change. Pass the version you last \
+        saw; if the job changed since (your lease expired and another worker took it, or an \
+        operator cancelled it), the call fails with code stale_version and error.job tells its \
+        present version and state: stop working on the job and do not retry with the new \
+        version unless you have read the job again (get) and decided it is still yours to change.
+        """
+
+    /// How long `claim` leases a job when the call does not say: long enough for an LLM turn.
+    static let defaultLeaseMs: Int64 = 600_000
+
+    struct Definition {
+        let name: String
+        let description: String
+        let properties: [(name: String, schema: JSONValue)]
+        let required: [String]
+
+        var inputSchema: JSONValue {
+            .object(
+                JSONObject([
+                    ("type", "object"), ("properties", .object(JSONObject(properties.map { ($0.name, $0.schema) }))),
+                    ("required", .array(required.map { .string($0) })),
+                ]))
+        }
+    }
+
+    static func integer(_ description: String, minimum: Int64? = nil, maximum: Int64? = nil) -> JSONValue {
+        var schema = JSONObject([("type", "integer"), ("description", .string(description))])
+        if let minimum { schema["minimum"] = .int(minimum) }
+        if let maximum { schema["maximum"] = .int(maximum) }
+        return .object(schema)
+    }
+
+    static func string(_ description: String) -> JSONValue {
+        .object(JSONObject([("type", "string"), ("description", .string(description))]))
+    }
+
+    static func anyJSON(_ description: String) -> JSONValue {
+        .object(JSONObject([("description", .string(description))]))
+    }
+
+    static let job = ("job", integer("The job's id.", minimum: 1))
+    static let version = ("version", integer("The job's version as you last saw it (see the description).", minimum: 1))
+    static let fields = (
+        "fields",
+        JSONValue.object(
+            JSONObject([
+                ("type", "array"), ("items", .object(JSONObject([("type", "string")]))),
+                (
+                    "description",
+                    "Job members to return (id and version always), e.g. [\"state\"]; leave out for the whole job."
+                ),
+            ]))
+    )
+    static let queue = ("queue", string("The queue's name (1-255 bytes).")) as (String, JSONValue)
+
+    static let all: [Definition] = [
+        Definition(
+            name: "enqueue",
+            description: """
+                Add a job to a queue. Returns the job (state pending, version 1). With unique_key, \
+                an identical enqueue returns the stored job instead of a second one (created: false), \
+                so it is safe to repeat after an error.
+                """,
+            properties: [
+                queue, ("payload", anyJSON("Any JSON the worker needs.")),
+                ("priority", integer("Lower runs first; default 0.", minimum: -2_147_483_648, maximum: 2_147_483_647)),
+                ("run_at", string("Not before this RFC 3339 time.")),
+                ("delay_ms", integer("Not before this many milliseconds from now.", minimum: 0)),
+                ("max_attempts", integer("Attempts before the job fails for good; default 3.", minimum: 1, maximum: 1000)),
+                ("backoff", anyJSON("{\"initial_ms\", \"max_ms\"}: the wait before a retry, doubling per attempt.")),
+                ("unique_key", string("Makes the enqueue idempotent within the queue.")),
+                ("jobs", anyJSON("Instead of queue and the rest: an array of such job objects, all added or none.")), fields,
+            ], required: []),
+        Definition(
+            name: "claim",
+            description: """
+                Take the best waiting job of a queue and lease it: the job comes back running, with \
+                its payload and version. Do the work, report progress before the lease runs out, then \
+                complete or fail it. The lease here defaults to \(defaultLeaseMs / 60000) minutes (long \
+                enough for an LLM turn), not the protocol's 30 s. job is null when nothing was waiting \
+                within wait_ms.
+                """,
+            properties: [
+                queue, ("queues", anyJSON("Several queue names instead of queue; the best job of all of them.")),
+                ("lease_ms", integer("How long the job is yours without progress; default \(defaultLeaseMs).", minimum: 1)),
+                ("wait_ms", integer("Wait up to this long for a job (at most 900000); default 0.", minimum: 0, maximum: 900_000)),
+                ("worker", string("Your name, recorded on the job.")), fields,
+            ], required: []),
+        Definition(
+            name: "progress",
+            description: "Report progress on a job you claimed and renew its lease. " + versionRule,
+            properties: [
+                job, version, ("progress", anyJSON("Any JSON describing how far you got.")),
+                ("lease_ms", integer("The new lease from now; default the claim's.", minimum: 1)), fields,
+            ], required: ["job", "version"]),
+        Definition(
+            name: "complete",
+            description: "Finish a job you claimed, with its result. " + versionRule,
+            properties: [job, version, ("result", anyJSON("Any JSON: the job's outcome.")), fields],
+            required: ["job", "version"]),
+        Definition(
+            name: "fail",
+            description: """
+                Give up on a job you claimed. It is retried after a backoff while attempts remain \
+                (unless retry is false), else it fails for good.
+                """ + " " + versionRule,
+            properties: [
+                job, version, ("error", anyJSON("Any JSON saying what went wrong.")),
+                ("retry", .object(JSONObject([("type", "boolean"), ("description", "false: fail for good now; default true.")]))),
+                ("retry_in_ms", integer("Retry after this long instead of the backoff.", minimum: 0)), fields,
+            ], required: ["job", "version"]),
+        Definition(
+            name: "cancel",
+            description: "Cancel a pending or running job; its worker learns it at its next call. " + versionRule,
+            properties: [job, version, fields], required: ["job", "version"]),
+        Definition(
+            name: "retry",
+            description: "Run a failed or cancelled job again from its first attempt. " + versionRule,
+            properties: [job, version, fields], required: ["job", "version"]),
+        Definition(
+            name: "get",
+            description: "Read a job: its state, version, payload, progress, result and last error.",
+            properties: [
+                job, ("events", .object(JSONObject([("type", "boolean"), ("description", "true: also its history.")]))), fields,
+            ], required: ["job"]),
+        Definition(
+            name: "list",
+            description: "List jobs by id, optionally of one queue and one state; next is the cursor for the next page.",
+            properties: [
+                queue, ("state", string("pending, running, completed, failed or cancelled.")),
+                ("limit", integer("At most this many (1-1000, default 100).", minimum: 1, maximum: 1000)),
+                ("after", integer("The previous page's next.", minimum: 0)), fields,
+            ], required: []),
+        Definition(
+            name: "stats",
+            description: "Count jobs by queue and state, with the daemon's connections and waiting claims.",
+            properties: [], required: []),
+        Definition(
+            name: "wait",
+            description: """
+                Wait until a job is completed, failed for good or cancelled, and return it. \
+                timeout_ms bounds the wait (default 60000, at most 600000); the answer then says \
+                the job is not final yet.
+                """,
+            properties: [job, ("timeout_ms", integer("How long to wait at most.", minimum: 1, maximum: 600_000))],
+            required: ["job"]),
+    ]
+}
