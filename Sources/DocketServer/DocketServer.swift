@@ -104,7 +104,7 @@ public final class DocketDaemon: Sendable {
                 let latest = try backend.readers[0].latestEventSeq()
                 events.follow(
                     with: PostgresEventFollower(
-                        settings: settings, origin: store.origin, after: latest, logger: logger, deliver: { hub.publish($0) },
+                        settings: settings, origin: store.origin, channel: store.channel, after: latest, logger: logger, deliver: { hub.publish($0) },
                         wake: { writer.wake($0) }))
             } catch {
                 throw StartupError("cannot read the event log: \(Self.describe(error))")

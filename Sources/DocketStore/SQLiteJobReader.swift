@@ -184,6 +184,15 @@ struct StoredJob {
         backoffMaxMs = s.int(19)
     }
 
+    /// What a `fail` of this job does: retry (while attempts remain and the request allows)
+    /// after `delay` ms, or fail it for good.
+    func failure(_ request: FailRequest, jitter: Double) -> (retries: Bool, delay: Int64) {
+        let delay =
+            request.retryInMs
+            ?? Backoff.delay(attempt: job.attempt, initial: backoffInitialMs, maximum: backoffMaxMs, jitter: jitter)
+        return (request.retry && job.attempt < job.maxAttempts, delay)
+    }
+
     static func wireState(_ stored: String) -> JobState {
         stored == "scheduled" ? .pending : JobState(rawValue: stored) ?? .failed
     }

@@ -283,11 +283,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
-        let current = stored.job
-        let willRetry = request.retry && current.attempt < current.maxAttempts
-        let delay =
-            request.retryInMs
-            ?? Backoff.delay(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
+        let (willRetry, delay) = stored.failure(request, jitter: jitter)
         let runAt = context.now + delay
         let errorText = request.error.isNull ? nil : request.error.text
         let job: Job

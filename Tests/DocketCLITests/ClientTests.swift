@@ -93,8 +93,9 @@ struct ClientTests {
         let error = await #expect(throws: DocketClientError.self) {
             try await DocketClient.connect(socketPath: "/tmp/dkc-none-\(getpid()).sock", reconnect: .standard)
         }
-        // Well within the 30 s the policy would spend on reconnecting.
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Well within the 30 s the policy would spend on reconnecting (the bound leaves room
+        // for a machine running the rest of the suite, both stores' daemons among it).
+        #expect(ContinuousClock.now - start < .seconds(20))
         #expect(error?.description.contains("Is docketd running?") == true)
     }
 

@@ -18,24 +18,7 @@ struct ConcurrencyEndToEndTests {
                 if index % 200 == 199 { try await group.waitForAll() }
             }
         }
-        let completions = try await withThrowingTaskGroup(of: [Int64].self) { group in
-            for worker in 0..<16 {
-                group.addTask {
-                    let client = try await daemon.connect()
-                    var done: [Int64] = []
-                    while true {
-                        let job = try await client.job(["op": "claim", "queue": "work", "worker": .string("w\(worker)")])
-                        guard let id = job["id"]?.int, let version = job["version"]?.int else { break }
-                        let answer = try await client.send(["op": "complete", "job": .int(id), "version": .int(version)])
-                        #expect(answer["ok"] == true, "complete of job \(id) at version \(version) refused: \(answer)")
-                        done.append(id)
-                    }
-                    await client.close()
-                    return done
-                }
-            }
-            return try await group.reduce(into: [Int64]()) { $0 += $1 }
-        }
+        let completions = try await Self.drain("work", workers: 16) { _ in try await daemon.connect() }
         #expect(completions.count == total)
         #expect(Set(completions).count == total)
         let stats = try await producer.send(["op": "stats"])
@@ -76,6 +59,33 @@ struct ConcurrencyEndToEndTests {
         #expect(before.count >= 300)
         #expect(before.isSubset(of: stored), "lost \(before.subtracting(stored).count) acknowledged jobs")
         await client.close()
+    }
+}
+
+extension ConcurrencyEndToEndTests {
+    /// Workers, each on a connection of its own (`connect(worker)`), claim and complete the
+    /// queue's jobs until none is left; returns the ids each completion was accepted for.
+    static func drain(_ queue: String, workers: Int, connect: @escaping @Sendable (Int) async throws -> DocketConnection)
+        async throws -> [Int64]
+    {
+        try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    let client = try await connect(worker)
+                    var done: [Int64] = []
+                    while true {
+                        let job = try await client.job(["op": "claim", "queue": .string(queue), "worker": .string("w\(worker)")])
+                        guard let id = job["id"]?.int, let version = job["version"]?.int else { break }
+                        let answer = try await client.send(["op": "complete", "job": .int(id), "version": .int(version)])
+                        #expect(answer["ok"] == true, "complete of job \(id) at version \(version) refused: \(answer)")
+                        done.append(id)
+                    }
+                    await client.close()
+                    return done
+                }
+            }
+            return try await group.reduce(into: [Int64]()) { $0 += $1 }
+        }
     }
 }
 

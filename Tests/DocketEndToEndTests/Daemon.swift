@@ -48,7 +48,7 @@ final class Daemon: @unchecked Sendable {
             databasePath = sharing.databasePath
             ownsDatabase = false
         } else if self.backend == .postgresql {
-            databasePath = try await offload { try TestPostgres.createDatabase() }
+            databasePath = try await offload { try TestPostgres.newStore() }
             ownsDatabase = true
         } else {
             databasePath = (databaseFolder ?? self.folder).appendingPathComponent("d.db").path
@@ -69,7 +69,7 @@ final class Daemon: @unchecked Sendable {
         try? FileManager.default.removeItem(at: folder)
         if ownsDatabase {
             let url = databasePath
-            Thread.detachNewThread { TestPostgres.dropDatabase(url) }
+            Thread.detachNewThread { TestPostgres.dropStore(url) }
         }
     }
 

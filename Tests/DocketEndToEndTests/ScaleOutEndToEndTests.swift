@@ -60,24 +60,8 @@ struct ScaleOutEndToEndTests {
             }
             try await group.waitForAll()
         }
-        let completions = try await withThrowingTaskGroup(of: [Int64].self) { group in
-            for worker in 0..<16 {
-                let daemon = daemons[worker % daemons.count]
-                group.addTask {
-                    let client = try await daemon.connect()
-                    var done: [Int64] = []
-                    while true {
-                        let job = try await client.job(["op": "claim", "queue": "work", "worker": .string("w\(worker)")])
-                        guard let id = job["id"]?.int, let version = job["version"]?.int else { break }
-                        let answer = try await client.send(["op": "complete", "job": .int(id), "version": .int(version)])
-                        #expect(answer["ok"] == true, "complete of job \(id) at version \(version) refused: \(answer)")
-                        done.append(id)
-                    }
-                    await client.close()
-                    return done
-                }
-            }
-            return try await group.reduce(into: [Int64]()) { $0 += $1 }
+        let completions = try await ConcurrencyEndToEndTests.drain("work", workers: 16) { worker in
+            try await daemons[worker % daemons.count].connect()
         }
         #expect(completions.count == total)
         #expect(Set(completions).count == total)

@@ -26,7 +26,7 @@ final class CoordinatorHarness {
             path = folder.appendingPathComponent("docket.db").path
             store = try SQLiteJobStore(path: path)
         case .postgresql:
-            path = try TestPostgres.createDatabase()
+            path = try TestPostgres.newStore()
             store = try PostgresJobStore(settings: try PostgresSettings(url: path), logger: Logger(label: "test"))
         }
         coordinator = Coordinator(store: store, jitter: { 0 })
@@ -36,7 +36,7 @@ final class CoordinatorHarness {
         try? FileManager.default.removeItem(at: folder)
         if backend == .postgresql {
             let url = path
-            Thread.detachNewThread { TestPostgres.dropDatabase(url) }
+            Thread.detachNewThread { TestPostgres.dropStore(url) }
         }
     }
 

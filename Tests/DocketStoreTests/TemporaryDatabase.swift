@@ -24,7 +24,7 @@ final class TemporaryDatabase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         switch backend {
         case .sqlite: path = folder.appendingPathComponent("docket.db").path
-        case .postgresql: path = shared ? try Self.sharedDatabase.get() : try TestPostgres.createDatabase()
+        case .postgresql: path = shared ? try Self.sharedDatabase.get() : try TestPostgres.newStore()
         }
         store = try Self.open(backend, path)
     }
@@ -33,7 +33,7 @@ final class TemporaryDatabase {
         try? FileManager.default.removeItem(at: folder)
         if backend == .postgresql && !shared {
             let url = path
-            Thread.detachNewThread { TestPostgres.dropDatabase(url) }
+            Thread.detachNewThread { TestPostgres.dropStore(url) }
         }
     }
 
@@ -41,7 +41,7 @@ final class TemporaryDatabase {
     /// The queue `enqueue` and `claim` use unless told: "q", or one of this test's own in a
     /// shared database.
     lazy var defaultQueue = shared ? "q-\(UUID().uuidString.prefix(8))" : "q"
-    private static let sharedDatabase = Result { try TestPostgres.createDatabase() }
+    private static let sharedDatabase = Result { try TestPostgres.newStore() }
 
     static func open(_ backend: Backend, _ path: String) throws -> any JobStore {
         switch backend {

@@ -27,6 +27,8 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
 public enum TestPostgres {
     /// A URL of the server's maintenance database, or nil when there is no server.
     public static let server: String? = {
+        // DOCKET_TEST_BACKENDS=sqlite: SQLite alone (a quick run while working on something else).
+        if ProcessInfo.processInfo.environment["DOCKET_TEST_BACKENDS"] == "sqlite" { return nil }
         if let url = ProcessInfo.processInfo.environment["DOCKET_TEST_POSTGRES"], !url.isEmpty { return url }
         let url = startCluster()
         if url == nil, ProcessInfo.processInfo.environment["DOCKET_TEST_REQUIRE_POSTGRES"] == "1" {
@@ -35,18 +37,30 @@ public enum TestPostgres {
         return url
     }()
 
-    /// Creates an empty database and returns its URL.
-    public static func createDatabase() throws -> String {
-        guard let server else { throw TestPostgresError("no PostgreSQL server for this test") }
-        let name = "docket_\(getpid())_\(UUID().uuidString.prefix(8).lowercased())"
-        try psql(server, "CREATE DATABASE \(name)")
-        return url(server, database: name)
+    /// A new, empty store and its URL: a schema of its own in this process's test database
+    /// (`options=-c search_path=…`), since creating a database per test cost more than most
+    /// tests themselves.
+    public static func newStore() throws -> String {
+        let database = try testDatabase.get()
+        let schema = "t_\(UUID().uuidString.prefix(8).lowercased())"
+        try psql(database, "CREATE SCHEMA \(schema)")
+        return database + (database.contains("?") ? "&" : "?") + "options=-c%20search_path%3D\(schema)"
     }
 
-    /// Drops a database made by `createDatabase`, ending any sessions still on it.
-    public static func dropDatabase(_ url: String) {
-        guard let server, let name = databaseName(url) else { return }
-        try? psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    /// Drops a store made by `newStore`.
+    public static func dropStore(_ url: String) {
+        guard let range = url.range(of: "search_path%3D") else { return }
+        let schema = url[range.upperBound...].prefix { $0 != "&" }
+        try? psql(String(url[..<url.range(of: "options=")!.lowerBound].dropLast()), "DROP SCHEMA IF EXISTS \(schema) CASCADE")
+    }
+
+    /// This process's database for the tests' stores, made at first use.
+    private static let testDatabase = Result { () throws -> String in
+        guard let server else { throw TestPostgresError("no PostgreSQL server for this test") }
+        let name = "docket_tests_\(getpid())"
+        try psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        try psql(server, "CREATE DATABASE \(name)")
+        return url(server, database: name)
     }
 
     /// Runs SQL through the real `psql` and returns what it printed (unaligned, no headers).
@@ -72,14 +86,6 @@ public enum TestPostgres {
         let pathStart = afterScheme.firstIndex(of: "/") ?? afterScheme.firstIndex(of: "?") ?? afterScheme.endIndex
         let queryStart = server[pathStart...].firstIndex(of: "?") ?? server.endIndex
         return String(server[..<pathStart]) + "/" + database + String(server[queryStart...])
-    }
-
-    static func databaseName(_ url: String) -> String? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
-        let afterScheme = url[schemeEnd.upperBound...]
-        guard let slash = afterScheme.firstIndex(of: "/") else { return nil }
-        let name = afterScheme[afterScheme.index(after: slash)...].prefix { $0 != "?" }
-        return name.isEmpty ? nil : String(name)
     }
 
     nonisolated(unsafe) private static var sharedCluster: Cluster?

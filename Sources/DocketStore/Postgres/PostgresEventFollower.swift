@@ -30,17 +30,20 @@ public final class PostgresEventFollower: Sendable {
     private let wake: @Sendable (Set<String>?) -> Void
     /// The `from` of this daemon's own notifications, which say nothing new to it.
     private let origin: String
+    /// The store's channel.
+    private let channel: String
     /// How long the thread waits for news before it reads anyway.
     static let fallbackPollMs = 1000
 
     /// `deliver` gets every event after `seq`, in order, on the follower's thread; `wake` the
     /// queues where a job may have become eligible (nil: any queue).
     public init(
-        settings: PostgresSettings, origin: String, after seq: Int64, logger: Logger,
+        settings: PostgresSettings, origin: String, channel: String, after seq: Int64, logger: Logger,
         deliver: @escaping @Sendable ([JobEvent]) -> Void, wake: @escaping @Sendable (Set<String>?) -> Void
     ) {
         self.settings = settings
         self.origin = origin
+        self.channel = channel
         self.logger = logger
         self.deliver = deliver
         self.wake = wake
@@ -95,7 +98,7 @@ public final class PostgresEventFollower: Sendable {
                 let connection = try reader.session.connected()
                 if listeningOn != ObjectIdentifier(connection) {
                     listen(on: connection)
-                    try reader.session.run("LISTEN \(PostgresSchema.channel)")
+                    try reader.session.run("LISTEN \(PostgresSchema.quoted(channel))")
                     listeningOn = ObjectIdentifier(connection)
                     wakeAll = true
                 }
@@ -127,7 +130,7 @@ public final class PostgresEventFollower: Sendable {
 
     /// Notifications arrive on the connection's event loop; the thread does the reading.
     private func listen(on connection: PostgresConnection) {
-        connection.addListener(channel: PostgresSchema.channel) { [weak self] _, notification in
+        connection.addListener(channel: channel) { [weak self] _, notification in
             self?.notified(notification.payload)
         }
     }

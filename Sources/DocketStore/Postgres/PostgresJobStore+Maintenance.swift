@@ -15,7 +15,7 @@ extension PostgresJobStore {
     /// Takes the maintenance lock for the rest of this transaction, if no other daemon has it.
     private func maintains() throws(StoreError) -> Bool {
         if let holdsMaintenance { return holdsMaintenance }
-        let taken = try session.first("SELECT pg_try_advisory_xact_lock(\(PostgresSchema.Lock.maintenance.rawValue))")?.bool(0) ?? false
+        let taken = try session.first("SELECT pg_try_advisory_xact_lock(\(PostgresSchema.Lock.maintenance.arguments))")?.bool(0) ?? false
         holdsMaintenance = taken
         return taken
     }

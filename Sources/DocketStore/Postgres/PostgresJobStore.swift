@@ -17,6 +17,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// Names this store's notifications, so that the daemon's own follower can tell them
     /// from other daemons' (it already knows what its own commits did).
     public let origin = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    /// The notification channel of the store's schema (see `PostgresSchema.channel`).
+    public let channel: String
     let logger: Logger
     /// Events of the open transaction; their seqs are handed out at commit.
     private var transactionEvents: [JobEvent] = []
@@ -31,8 +33,10 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     public init(settings: PostgresSettings, logger: Logger) throws(StoreError) {
         self.settings = settings
         self.logger = logger
-        super.init(session: Self.makeSession(settings, logger))
+        let session = Self.makeSession(settings, logger)
         try PostgresSchema.migrate(session)
+        channel = PostgresSchema.channel(schema: try session.first("SELECT current_schema()::text")?.text(0) ?? "public")
+        super.init(session: session)
     }
 
     static func makeSession(_ settings: PostgresSettings, _ logger: Logger) -> PostgresSession {
@@ -88,7 +92,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             offset = end
         }
         if events.isEmpty && !wokenQueues.isEmpty {
-            try session.send("SELECT pg_notify('\(PostgresSchema.channel)', $1)", [.text(notification(seq: nil))])
+            try session.send("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))])
         }
         try session.run("COMMIT", committing: true)
         for chunk in chunks {
@@ -128,7 +132,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         if notify {
             values.append(.text(notification(seq: nil)))
             // The seq goes in front of the rest of the JSON object once it is known.
-            notice = "pg_notify('\(PostgresSchema.channel)', '{\"seq\":' || (c.base + $1) || ',' || substr($\(values.count), 2))"
+            values.append(.text(channel))
+            notice = "pg_notify($\(values.count), '{\"seq\":' || (c.base + $1) || ',' || substr($\(values.count - 1), 2))"
         }
         let sql = """
             WITH c AS (UPDATE docket_event_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq - $1 AS base),
@@ -320,11 +325,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
-        let current = stored.job
-        let willRetry = request.retry && current.attempt < current.maxAttempts
-        let delay =
-            request.retryInMs
-            ?? Backoff.delay(attempt: current.attempt, initial: stored.backoffInitialMs, maximum: stored.backoffMaxMs, jitter: jitter)
+        let (willRetry, delay) = stored.failure(request, jitter: jitter)
         let errorText: PostgresValue = .optionalText(request.error.isNull ? nil : request.error.text)
         let job =
             willRetry

@@ -8,16 +8,28 @@
 enum PostgresSchema {
     static var latestVersion: Int64 { Int64(migrations.count) }
 
-    /// Advisory lock keys ("DOCK" then a number): each names one kind of work that only one
-    /// daemon at a time needs to do.
-    enum Lock: Int64 {
-        case migrate = 0x444F_434B_0001
+    /// Advisory locks, each naming one kind of work that only one daemon at a time needs to
+    /// do: the kind ("DOC" and a letter) and the schema, so that stores in separate schemas of
+    /// one database do not hold each other up.
+    enum Lock: Int32 {
+        case migrate = 0x444F_434D
         /// Promotion of delayed jobs, lease expiry, schedules and retention.
-        case maintenance = 0x444F_434B_0002
+        case maintenance = 0x444F_4341
+
+        /// The arguments of `pg_(try_)advisory_xact_lock` for this lock in the current schema.
+        var arguments: String { "\(rawValue), hashtext(current_schema())" }
     }
 
-    /// The one channel every notification goes on (see `PostgresEventFollower`).
-    static let channel = "docket"
+    /// The channel the store's notifications go on (see `PostgresEventFollower`): `docket`
+    /// in the public schema, `docket_<schema>` in another.
+    static func channel(schema: String) -> String {
+        schema == "public" ? "docket" : "docket_\(schema)"
+    }
+
+    /// A name as a quoted SQL identifier (for LISTEN, which takes no parameter).
+    static func quoted(_ identifier: String) -> String {
+        "\"" + identifier.replacingAll("\"", with: "\"\"") + "\""
+    }
 
     static let migrations: [String] = [
         // 1: jobs, their events with the counter that orders them, schedules.
@@ -102,7 +114,7 @@ enum PostgresSchema {
     static func migrate(_ session: PostgresSession) throws(StoreError) {
         try session.run("BEGIN")
         do throws(StoreError) {
-            try session.run("SELECT pg_advisory_xact_lock(\(Lock.migrate.rawValue))")
+            try session.run("SELECT pg_advisory_xact_lock(\(Lock.migrate.arguments))")
             try session.run(
                 """
                 CREATE TABLE IF NOT EXISTS docket_schema_migrations (
@@ -132,5 +144,13 @@ enum PostgresSchema {
         let exists = try session.first("SELECT to_regclass('docket_schema_migrations') IS NOT NULL")?.bool(0) ?? false
         guard exists else { return 0 }
         return try session.first("SELECT coalesce(max(version), 0)::int8 FROM docket_schema_migrations")?.int(0) ?? 0
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self { if character == target { result += replacement } else { result.append(character) } }
+        return result
     }
 }

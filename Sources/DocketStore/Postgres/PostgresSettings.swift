@@ -98,6 +98,9 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
         // A server that does not answer must not hold a request for long: the client is
         // told `unavailable` and may retry.
         configuration.options.connectTimeout = .seconds(3)
+        // libpq's `options`: server settings for the session, such as
+        // `-c search_path=jobs` to keep the store in a schema of its own.
+        if let options = query["options"] { configuration.options.additionalStartupParameters.append(("options", options)) }
         description = "postgresql://\(maskedCredentials)\(hostPort)/\(database ?? "")"
             + (query.isEmpty ? "" : "?" + query.filter { $0.key != "password" }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&"))
     }
