@@ -8,6 +8,10 @@ claim -> complete cycles over many connections, the daemon's resident memory wit
 connections open, and how long a restart takes until the socket answers.
 
     contrib/bench/scale.py --sizes 10000 1000000 --docketd .build/release/docketd
+
+With --postgres URL (a server's maintenance database, e.g.
+postgresql://postgres@/postgres?host=/tmp/pg&port=55432) each run gets a fresh database
+`dkscale` on that server instead of a SQLite file.
 """
 import argparse, asyncio, json, os, shutil, signal, subprocess, tempfile, time
 
@@ -90,6 +94,11 @@ async def hold_connections(sock, count):
 def run(args, size, delayed):
     folder = tempfile.mkdtemp(prefix="dkscale-", dir=args.dir)
     sock, db = os.path.join(folder, "d.sock"), os.path.join(folder, "d.db")
+    if args.postgres:
+        for sql in ("DROP DATABASE IF EXISTS dkscale WITH (FORCE)", "CREATE DATABASE dkscale"):
+            subprocess.run(["psql", "-X", "-q", args.postgres, "-c", sql], check=True)
+        base, _, query = args.postgres.partition("?")
+        db = base.rsplit("/", 1)[0] + "/dkscale" + ("?" + query if query else "")
     command = [args.docketd, "--socket", sock, "--db", db]
     proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
@@ -127,6 +136,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--docketd", default=".build/release/docketd")
     parser.add_argument("--dir", default="/tmp")
+    parser.add_argument("--postgres", help="a PostgreSQL server's URL: measure Docket on PostgreSQL there")
     args = parser.parse_args()
     print("| stored jobs | half delayed ahead | bulk load s | claim+complete cycles/s | RSS MiB, 1,000 connections | restart to ready s |")
     print("|---:|---|---:|---:|---:|---:|")
