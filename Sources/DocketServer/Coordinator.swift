@@ -109,6 +109,8 @@ public final class Coordinator {
             guard case .conflict? = outcome.failure else { break }
             outcome = attempt(batch, now: now, wake: wake)
         }
+        // Waits end on time whatever became of the batch (a failed one's are still parked).
+        if outcome.failure != nil { outcome.completions += timeOutWaiters(now: now) }
         return outcome
     }
 
@@ -158,15 +160,15 @@ public final class Coordinator {
         return Outcome(completions: completions, events: events)
     }
 
-    /// Every request of the batch learns it was not applied; waits still end on time, and the
-    /// due work is tried again shortly, not in a tight loop while the store is away.
+    /// Every request of the batch learns it was not applied, and the due work is tried again
+    /// shortly, not in a tight loop while the store is away.
     private func failed(_ batch: [WriteCommand], _ error: StoreError, now: Int64) -> Outcome {
         storedDeadlineKnown = true
         storedDeadline = now + Self.retryAfterFailureMs
         storedDeadlineReadAt = now
         let failure = Reply.failure(error.protocolError)
         return Outcome(
-            completions: batch.map { Completion(for: $0, reply: failure) } + timeOutWaiters(now: now), events: [], failure: error)
+            completions: batch.map { Completion(for: $0, reply: failure) }, events: [], failure: error)
     }
 
     /// How soon the due work is tried again after a failed transaction.

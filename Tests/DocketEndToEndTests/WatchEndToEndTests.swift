@@ -94,13 +94,14 @@ struct WatchEndToEndTests {
         let slow = try RawSocket(path: daemon.socketPath)
         try await slow.send("{\"op\":\"watch\",\"queue\":\"flood\"}\n")
         #expect(try await slow.readJSON()["ok"] as? Bool == true)
-        // Pipelined enqueues from one connection: far more events than the watch may buffer.
+        // Far more events than the watch may buffer, 500 jobs a request.
         let total = 30_000
         let producer = try RawSocket(path: daemon.socketPath)
-        let batch = String(repeating: "{\"op\":\"enqueue\",\"queue\":\"flood\"}\n", count: 500)
+        let batch = "{\"op\":\"enqueue\",\"fields\":[],\"jobs\":["
+            + Array(repeating: "{\"queue\":\"flood\"}", count: 500).joined(separator: ",") + "]}\n"
         for _ in 0..<(total / 500) {
             try await producer.send(batch)
-            for _ in 0..<500 { _ = try await producer.readLine() }
+            _ = try await producer.readLine()
         }
         var seqs: [Int] = []
         var resume: Int?

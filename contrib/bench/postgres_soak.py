@@ -12,7 +12,7 @@ what leaves dead rows behind. The sizes level off when autovacuum keeps up (the 
 own settings, in Sources/DocketStore/Postgres/PostgresSchema.swift), and grow without end
 when it does not. Uses a throwaway cluster of its own (postgres.py's), durable settings.
 """
-import argparse, os, subprocess, sys, tempfile, time
+import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from postgres import Cluster, binary, ping  # noqa: E402
@@ -74,6 +74,7 @@ def main():
                 process.terminate()
                 process.wait()
         cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
