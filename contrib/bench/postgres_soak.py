@@ -60,14 +60,19 @@ def main():
         print("| minute | table | total KiB | index KiB | live rows | dead rows | autovacuums |")
         print("|---:|---|---:|---:|---:|---:|---:|")
         started = time.time()
-        while bench.poll() is None:
+        # A daemon that falls behind would drain its backlog for long after: stop on time.
+        while bench.poll() is None and time.time() - started < seconds + args.sample_seconds:
             time.sleep(args.sample_seconds)
             minute = (time.time() - started) / 60
             for line in cluster.psql(SAMPLE, db="soak").splitlines():
                 name, total, index, live, dead, vacuums = line.split("|")
                 print(f"| {minute:.0f} | {name} | {int(total):,} | {int(index):,} | {int(live):,} | {int(dead):,} | {vacuums} |",
                       flush=True)
-        print("\n```\n" + bench.stdout.read().strip() + "\n```")
+        if bench.poll() is None:
+            bench.terminate()
+            print("\nThe bench was stopped with work still queued: the daemon fell behind the rate.")
+        else:
+            print("\n```\n" + bench.stdout.read().strip() + "\n```")
     finally:
         for process in (bench, daemon):
             if process and process.poll() is None:
