@@ -99,12 +99,12 @@ public final class DocketDaemon: Sendable {
             info: ServerInfo(version: Self.version, limits: configuration.limits, store: backend.name),
             databasePath: configuration.postgres == nil ? configuration.databasePath : nil, access: configuration.access,
             clock: backend.clock, logger: logger)
-        if let settings = backend.postgres, let store = backend.store as? PostgresJobStore {
+        if let store = backend.shared {
             do {
                 let latest = try backend.readers[0].latestEventSeq()
                 events.follow(
                     with: PostgresEventFollower(
-                        settings: settings, origin: store.origin, channel: store.channel, after: latest, logger: logger, deliver: { hub.publish($0) },
+                        settings: store.settings, origin: store.origin, channel: store.channel, after: latest, logger: logger, deliver: { hub.publish($0) },
                         wake: { writer.wake($0) }))
             } catch {
                 throw StartupError("cannot read the event log: \(Self.describe(error))")

@@ -18,10 +18,11 @@ struct StoreBackend {
     /// durable when it returns.
     let wal: WALFlush?
     let checkpointer: WALCheckpointer?
-    let postgres: PostgresSettings?
+    /// The PostgreSQL store, which other daemons share (nil on SQLite).
+    let shared: PostgresJobStore?
     let clock: any WallClock
 
-    var isShared: Bool { postgres != nil }
+    var isShared: Bool { shared != nil }
 
     static func open(_ configuration: ServerConfiguration, clock: any WallClock, logger: Logger) throws(StoreError) -> StoreBackend {
         if let settings = configuration.postgres {
@@ -32,7 +33,7 @@ struct StoreBackend {
             let databaseClock = DatabaseClock(local: clock, settings: settings, logger: logger)
             try databaseClock.synchronize()
             return StoreBackend(
-                name: "postgresql", store: store, readers: readers, wal: nil, checkpointer: nil, postgres: settings,
+                name: "postgresql", store: store, readers: readers, wal: nil, checkpointer: nil, shared: store,
                 clock: databaseClock)
         }
         // The writer's commits do not wait for the disk; with `--sync full` the flusher makes
@@ -42,7 +43,7 @@ struct StoreBackend {
         let readers = try (0..<configuration.readerConnections).map { _ throws(StoreError) in try store.makeReader() }
         return StoreBackend(
             name: "sqlite", store: store, readers: readers, wal: wal, checkpointer: try WALCheckpointer(store: store),
-            postgres: nil, clock: clock)
+            shared: nil, clock: clock)
     }
 }
 

@@ -105,6 +105,27 @@ public protocol JobReader: AnyObject {
     func schedules() throws(StoreError) -> [Schedule]
 }
 
+extension PurgeRequest {
+    /// The `SELECT id …` of the jobs this purge deletes, for either backend: `placeholder(n)`
+    /// spells the n-th parameter, and the values come in that order.
+    func selection(from table: String, placeholder: (Int) -> String) -> (sql: String, values: [SQLValue]) {
+        let chosen = states.isEmpty ? JobState.allCases.filter(\.isFinal) : states
+        var conditions = ["state IN (\(chosen.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"]
+        var values: [SQLValue] = []
+        if let queue {
+            values.append(.text(queue))
+            conditions.append("queue = \(placeholder(values.count))")
+        }
+        if let before {
+            values.append(.int(before))
+            conditions.append("updated_at < \(placeholder(values.count))")
+        }
+        values.append(.int(limit))
+        let sql = "SELECT id FROM \(table) WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT \(placeholder(values.count))"
+        return (sql, values)
+    }
+}
+
 /// How long a failed job waits before its next attempt.
 public enum Backoff {
     /// `min(maximum, initial · 2^(attempt-1))`, moved by up to ±10% as `jitter` goes from -1 to 1,

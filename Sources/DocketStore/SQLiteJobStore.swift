@@ -398,21 +398,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     }
 
     public func purge(_ request: PurgeRequest) throws(StoreError) -> Int64 {
-        let states = request.states.isEmpty ? JobState.allCases.filter(\.isFinal) : request.states
-        var conditions = ["state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"]
-        var values: [SQLValue] = []
-        if let queue = request.queue {
-            values.append(.text(queue))
-            conditions.append("queue = ?\(values.count)")
-        }
-        if let before = request.before {
-            values.append(.int(before))
-            conditions.append("updated_at < ?\(values.count)")
-        }
-        values.append(.int(request.limit))
-        return Int64(
-            try deleteJobs(
-                "SELECT id FROM jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?\(values.count)", values))
+        let (select, values) = request.selection(from: "jobs") { "?\($0)" }
+        return Int64(try deleteJobs(select, values))
     }
 
     /// Deletes the jobs a query selects, and their events.

@@ -96,22 +96,17 @@ extension PostgresJobStore {
     }
 
     public func purge(_ request: PurgeRequest) throws(StoreError) -> Int64 {
-        let states = request.states.isEmpty ? JobState.allCases.filter(\.isFinal) : request.states
-        var conditions = ["state IN (\(states.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"]
-        var values: [PostgresValue] = []
-        if let queue = request.queue {
-            values.append(.text(queue))
-            conditions.append("queue = $\(values.count)")
-        }
-        if let before = request.before {
-            values.append(.int(before))
-            conditions.append("updated_at < $\(values.count)")
-        }
-        values.append(.int(request.limit))
+        let (select, values) = request.selection(from: "docket_jobs") { "$\($0)" }
         return Int64(
             try deleteJobs(
-                "SELECT id FROM docket_jobs WHERE \(conditions.joined(separator: " AND ")) ORDER BY id LIMIT $\(values.count)",
-                values))
+                select,
+                values.map { value -> PostgresValue in
+                    switch value {
+                    case .int(let number): return .int(number)
+                    case .text(let text): return .text(text)
+                    case .null: return .optionalText(nil)
+                    }
+                }))
     }
 
     /// Deletes the jobs a query selects, with their events, in one statement; rows another

@@ -46,10 +46,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             setup: ["SET application_name = 'docketd'", "SET idle_in_transaction_session_timeout = '30s'"])
     }
 
-    public static var latestSchemaVersion: Int64 { PostgresSchema.latestVersion }
-
-    public func schemaVersion() throws(StoreError) -> Int64 { try PostgresSchema.version(session) }
-
     public func makeReader() throws(StoreError) -> any JobReader {
         Self.makeReader(settings: settings, logger: logger)
     }

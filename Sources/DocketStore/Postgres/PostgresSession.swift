@@ -76,17 +76,6 @@ final class PostgresSession {
         return future
     }
 
-    /// Waits for every statement sent; the first failure among them is thrown.
-    func settle() throws(StoreError) {
-        let earlier = unanswered
-        unanswered.removeAll()
-        do {
-            for statement in earlier { _ = try statement.wait() }
-        } catch {
-            throw classify(error, committing: false)
-        }
-    }
-
     /// Runs one statement and returns its rows, once every statement sent before it has
     /// answered (a failure of one of those is the failure). `committing` marks the COMMIT,
     /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
