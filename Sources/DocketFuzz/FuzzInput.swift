@@ -209,7 +209,15 @@ enum FuzzInput {
             check(parseLine(line)?["event"]?["queue"] == .string(queue), "an event line does not give the queue back")
         case .backup(let path):
             check(roundTrip(.backedUp(path: path, bytes: 0), id: request.id)["path"] == .string(path), "the path was not echoed")
-        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge:
+        case .queuePut(let put):
+            let settings = QueueSettings(name: put.queue).applying(put)
+            let answer = roundTrip(.queue(QueueInfo(settings: settings, counts: [.pending: 1])), id: request.id)["queue"]
+            check(answer?["name"] == .string(put.queue), "the queue's name changed")
+            check(answer?["max_running"] == settings.maxRunning.map { .number(String($0)) } ?? .null, "max_running changed")
+            roundTrip(
+                .failure(ProtocolError(.staleVersion, "stale", queue: QueueReference(name: put.queue, version: put.version + 1))),
+                id: request.id)
+        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge, .queueGet, .queueList:
             break
         }
     }
@@ -235,10 +243,11 @@ enum FuzzInput {
             return isName(job.queue) && priorities.contains(job.priority) && (1...limits.maxAttempts).contains(job.maxAttempts)
                 && (0...limits.maxDelayMs).contains(job.backoffInitialMs)
                 && (job.backoffInitialMs...limits.maxDelayMs).contains(job.backoffMaxMs) && isShort(job.uniqueKey) && runAt
+                && job.concurrencyKey.map(isName) ?? true
         }
         switch operation {
         case .hello(let client): return isShort(client)
-        case .ping, .stats, .scheduleList: return true
+        case .ping, .stats, .scheduleList, .queueList: return true
         case .enqueue(let job): return isValid(job)
         case .enqueueMany(let jobs): return (1...limits.maxBatchJobs).contains(jobs.count) && jobs.allSatisfy(isValid)
         case .claim(let claim):
@@ -269,7 +278,12 @@ enum FuzzInput {
             return isName(put.name) && lastSlotKey.utf8.count <= limits.maxNameBytes && isName(put.queue)
                 && put.cron.description.utf8.count <= 256
                 && priorities.contains(put.priority) && (1...limits.maxAttempts).contains(put.maxAttempts) && put.version >= 0
-        case .scheduleGet(let name): return isName(name)
+        case .scheduleGet(let name), .queueGet(let name): return isName(name)
+        case .queuePut(let put):
+            let limit = 1...QueueSettings.maxLimit
+            return isName(put.queue) && put.version >= 0 && (put.maxRunning ?? nil).map(limit.contains) ?? true
+                && (put.maxRunningPerKey ?? nil).map(limit.contains) ?? true
+                && (put.rate ?? nil).map { limit.contains($0.max) && (1...QueueSettings.maxRatePerMs).contains($0.perMs) } ?? true
         case .scheduleDelete(let delete): return isName(delete.name) && delete.version >= 1
         case .purge(let purge):
             return purge.queue.map(isName) ?? true && purge.states.allSatisfy(\.isFinal) && (1...limits.maxPurge).contains(purge.limit)
@@ -284,7 +298,7 @@ enum FuzzInput {
             id: 1, queue: enqueue.queue, state: .pending, version: 1, priority: enqueue.priority, payload: enqueue.payload,
             attempt: 0, maxAttempts: enqueue.maxAttempts, runAt: enqueue.runAt.resolve(now: now), createdAt: now,
             updatedAt: now, leaseExpiresAt: nil, worker: nil, progress: nil, result: nil, lastError: nil,
-            uniqueKey: enqueue.uniqueKey)
+            uniqueKey: enqueue.uniqueKey, concurrencyKey: enqueue.concurrencyKey)
     }
 
     static func checkEchoedJob(_ echoed: JSONValue?, _ enqueue: EnqueueRequest, sent: JSONObject) {

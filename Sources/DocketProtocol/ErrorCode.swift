@@ -32,14 +32,20 @@ public struct ProtocolError: Error, Sendable, Equatable {
     public var job: JobReference?
     /// For schedule edits refused with `stale_version`: the schedule's present version.
     public var schedule: ScheduleReference?
+    /// For `queue_put` refused with `stale_version`: the settings' present version.
+    public var queue: QueueReference?
     /// For `watch_overflow`: the last event seq delivered, to resume from.
     public var seq: Int64?
 
-    public init(_ code: ErrorCode, _ message: String, job: JobReference? = nil, schedule: ScheduleReference? = nil) {
+    public init(
+        _ code: ErrorCode, _ message: String, job: JobReference? = nil, schedule: ScheduleReference? = nil,
+        queue: QueueReference? = nil
+    ) {
         self.code = code
         self.message = message
         self.job = job
         self.schedule = schedule
+        self.queue = queue
     }
 
     public static func badRequest(_ message: String) -> ProtocolError { ProtocolError(.badRequest, message) }

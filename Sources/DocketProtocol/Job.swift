@@ -41,12 +41,13 @@ public struct Job: Sendable, Equatable {
     public var result: RawJSON?
     public var lastError: RawJSON?
     public var uniqueKey: String?
+    public var concurrencyKey: String?
 
     public init(
         id: Int64, queue: String, state: JobState, version: Int64, priority: Int64, payload: RawJSON,
         attempt: Int64, maxAttempts: Int64, runAt: Int64, createdAt: Int64, updatedAt: Int64,
         leaseExpiresAt: Int64?, worker: String?, progress: RawJSON?, result: RawJSON?, lastError: RawJSON?,
-        uniqueKey: String?
+        uniqueKey: String?, concurrencyKey: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -65,6 +66,7 @@ public struct Job: Sendable, Equatable {
         self.result = result
         self.lastError = lastError
         self.uniqueKey = uniqueKey
+        self.concurrencyKey = concurrencyKey
     }
 
     /// The short form carried in `stale_version` and `invalid_state` errors.

@@ -22,8 +22,9 @@ public struct JobFields: OptionSet, Sendable, Hashable {
     public static let result = JobFields(rawValue: 1 << 12)
     public static let lastError = JobFields(rawValue: 1 << 13)
     public static let uniqueKey = JobFields(rawValue: 1 << 14)
+    public static let concurrencyKey = JobFields(rawValue: 1 << 15)
 
-    public static let all = JobFields(rawValue: (1 << 15) - 1)
+    public static let all = JobFields(rawValue: (1 << 16) - 1)
 
     /// Every job member's wire name with its flag, in the order a job is written.
     public static let members: [(name: String, field: JobFields)] = [
@@ -31,6 +32,7 @@ public struct JobFields: OptionSet, Sendable, Hashable {
         ("attempt", .attempt), ("max_attempts", .maxAttempts), ("run_at", .runAt), ("created_at", .createdAt),
         ("updated_at", .updatedAt), ("lease_expires_at", .leaseExpiresAt), ("worker", .worker), ("progress", .progress),
         ("result", .result), ("last_error", .lastError), ("unique_key", .uniqueKey),
+        ("concurrency_key", .concurrencyKey),
     ]
 
     /// The fields named; nil names one that is not a job member.

@@ -9,6 +9,9 @@ public enum Reply: Sendable {
     case enqueuedMany([(job: Job, created: Bool)])
     /// `nil` when no job became eligible within `wait_ms` (or the daemon is draining).
     case claimed(Job?)
+    /// A claim that found no job because a queue's limit held it back, with when the rate
+    /// window next lets one through.
+    case claimHeld(retryAfterMs: Int64)
     case found(Job, events: [JobEvent]?)
     case listed([Job], next: Int64?)
     case stats(Statistics)
@@ -16,6 +19,8 @@ public enum Reply: Sendable {
     case watching(seq: Int64)
     case schedule(Schedule)
     case schedules([Schedule])
+    case queue(QueueInfo)
+    case queues([QueueInfo])
     /// `schedule_delete`: nothing else to say.
     case done
     case purged(Int64)
@@ -76,6 +81,9 @@ extension Reply: Equatable {
         case (.enqueuedMany(let a), .enqueuedMany(let b)):
             return a.map(\.job) == b.map(\.job) && a.map(\.created) == b.map(\.created)
         case (.claimed(let a), .claimed(let b)): return a == b
+        case (.claimHeld(let a), .claimHeld(let b)): return a == b
+        case (.queue(let a), .queue(let b)): return a == b
+        case (.queues(let a), .queues(let b)): return a == b
         case (.found(let a, let x), .found(let b, let y)): return a == b && x == y
         case (.listed(let a, let x), .listed(let b, let y)): return a == b && x == y
         case (.stats(let a), .stats(let b)): return a == b

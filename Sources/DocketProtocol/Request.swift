@@ -34,6 +34,9 @@ public enum Op: Sendable, Equatable {
     case scheduleGet(name: String)
     case scheduleDelete(ScheduleDeleteRequest)
     case scheduleList
+    case queuePut(QueuePutRequest)
+    case queueGet(name: String)
+    case queueList
     case purge(PurgeRequest)
     /// Copies the live database to a new file at this absolute path.
     case backup(path: String)
@@ -58,6 +61,9 @@ public enum Op: Sendable, Equatable {
         case .scheduleGet: return "schedule_get"
         case .scheduleDelete: return "schedule_delete"
         case .scheduleList: return "schedule_list"
+        case .queuePut: return "queue_put"
+        case .queueGet: return "queue_get"
+        case .queueList: return "queue_list"
         case .purge: return "purge"
         case .backup: return "backup"
         }
@@ -66,7 +72,7 @@ public enum Op: Sendable, Equatable {
     /// Whether the op may be served on a read-only socket: it changes nothing and writes nothing.
     public var isReadOnly: Bool {
         switch self {
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return true
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList: return true
         default: return false
         }
     }
@@ -82,8 +88,11 @@ public enum Op: Sendable, Equatable {
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete, .purge: return true
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup: return false
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete,
+            .queuePut, .purge:
+            return true
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
+            return false
         }
     }
 }
@@ -123,11 +132,13 @@ public struct EnqueueRequest: Sendable, Equatable {
     public var backoffInitialMs: Int64
     public var backoffMaxMs: Int64
     public var uniqueKey: String?
+    /// Jobs sharing one key count together against the queue's `max_running_per_key`.
+    public var concurrencyKey: String?
 
     public init(
         queue: String, payload: RawJSON = .null, priority: Int64 = 0, runAt: RunAt = .now,
         maxAttempts: Int64 = Defaults.maxAttempts, backoffInitialMs: Int64 = Defaults.backoffInitialMs,
-        backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil
+        backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil, concurrencyKey: String? = nil
     ) {
         self.queue = queue
         self.payload = payload
@@ -137,6 +148,7 @@ public struct EnqueueRequest: Sendable, Equatable {
         self.backoffInitialMs = backoffInitialMs
         self.backoffMaxMs = backoffMaxMs
         self.uniqueKey = uniqueKey
+        self.concurrencyKey = concurrencyKey
     }
 }
 

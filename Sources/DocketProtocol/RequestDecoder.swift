@@ -106,6 +106,12 @@ public struct RequestDecoder: Sendable {
                 ScheduleDeleteRequest(name: try f.name("name"), version: try f.int("version", in: 1...Int64.max)))
         case "schedule_list":
             return .scheduleList
+        case "queue_put":
+            return .queuePut(try decodeQueuePut(f))
+        case "queue_get":
+            return .queueGet(name: try f.name("queue"))
+        case "queue_list":
+            return .queueList
         case "backup":
             guard let path = try f.optionalString("path", maxBytes: 4096) else { throw .badRequest("field 'path' is missing") }
             guard path.hasPrefix("/") else { throw .badRequest("field 'path' must be an absolute path") }
@@ -164,7 +170,8 @@ public struct RequestDecoder: Sendable {
             priority: try f.optionalInt("priority", in: Int64(Int32.min)...Int64(Int32.max)) ?? 0, runAt: runAt,
             maxAttempts: try f.optionalInt("max_attempts", in: 1...limits.maxAttempts) ?? Defaults.maxAttempts,
             backoffInitialMs: initial, backoffMaxMs: maximum,
-            uniqueKey: try f.optionalString("unique_key", maxBytes: limits.maxNameBytes))
+            uniqueKey: try f.optionalString("unique_key", maxBytes: limits.maxNameBytes),
+            concurrencyKey: try f.optionalName("concurrency_key"))
     }
 
     func decodeSchedulePut(_ f: Fields) throws(ProtocolError) -> SchedulePutRequest {

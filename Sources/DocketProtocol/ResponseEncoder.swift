@@ -88,6 +88,19 @@ public enum ResponseEncoder {
         case .claimed(let job):
             w.key("job")
             if let job { writeJob(&w, job, fields) } else { w.null() }
+        case .claimHeld(let retryAfterMs):
+            w.key("job")
+            w.null()
+            w.key("retry_after_ms")
+            w.int(retryAfterMs)
+        case .queue(let queue):
+            w.key("queue")
+            writeQueue(&w, queue)
+        case .queues(let queues):
+            w.key("queues")
+            w.beginArray()
+            for queue in queues { writeQueue(&w, queue) }
+            w.endArray()
         case .found(let job, let events):
             w.key("job")
             writeJob(&w, job, fields)
@@ -149,13 +162,21 @@ public enum ResponseEncoder {
         }
         if let schedule = error.schedule {
             w.key("schedule")
-            w.beginObject()
-            w.key("name")
-            w.string(schedule.name)
-            w.key("version")
-            w.int(schedule.version)
-            w.endObject()
+            writeNameAndVersion(&w, schedule.name, schedule.version)
         }
+        if let queue = error.queue {
+            w.key("queue")
+            writeNameAndVersion(&w, queue.name, queue.version)
+        }
+        w.endObject()
+    }
+
+    private static func writeNameAndVersion(_ w: inout JSONWriter, _ name: String, _ version: Int64) {
+        w.beginObject()
+        w.key("name")
+        w.string(name)
+        w.key("version")
+        w.int(version)
         w.endObject()
     }
 
@@ -265,6 +286,10 @@ public enum ResponseEncoder {
         if fields.contains(.uniqueKey) {
             w.key("unique_key")
             if let key = job.uniqueKey { w.string(key) } else { w.null() }
+        }
+        if fields.contains(.concurrencyKey) {
+            w.key("concurrency_key")
+            if let key = job.concurrencyKey { w.string(key) } else { w.null() }
         }
         w.endObject()
     }

@@ -229,6 +229,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return .schedule(schedule)
             case .scheduleList:
                 return .schedules(try reader.schedules())
+            case .queueGet(let name):
+                return .queue(try reader.queues(named: name)[0])
+            case .queueList:
+                return .queues(try reader.queues(named: nil))
             default:
                 return .failure(ProtocolError(.internal, "\(operation.name) is not a read"))
             }

@@ -40,6 +40,12 @@ public final class Coordinator {
     private let jitter: () -> Double
     /// Parked claims in arrival order, so waiters are served first come, first served.
     private var waiters: [Waiter] = []
+    /// Queues whose settings (a pause, a limit) held back the last claim that found nothing
+    /// there: a job of theirs ending, or their settings changing, may let a waiter through.
+    private var heldQueues: Set<String> = []
+    /// When the first rate window that held a claim back moves on; the held queues are
+    /// looked at again then.
+    private var heldUntil: Int64?
 
     struct Waiter {
         var command: WriteCommand
@@ -132,6 +138,10 @@ public final class Coordinator {
         do {
             var eligible = due ? try dueWork(now: now) : []
             if let wake { eligible.formUnion(wake) } else { eligible.formUnion(waiters.flatMap(\.request.queues)) }
+            if let heldUntil, now >= heldUntil {
+                eligible.formUnion(heldQueues)
+                self.heldUntil = nil
+            }
             if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             for command in batch {
                 let (reply, eligible) = try apply(command, now: now)
@@ -187,7 +197,8 @@ public final class Coordinator {
         // past), which reads it afresh.
         let stored = storedDeadlineKnown ? storedDeadline : 0
         let recheck = sharedStore ? storedDeadlineReadAt + Self.sharedStoreRecheckMs : nil
-        return [stored, wait, recheck].compactMap { $0 }.min()
+        let held = waiters.isEmpty ? nil : heldUntil
+        return [stored, wait, recheck, held].compactMap { $0 }.min()
     }
 
     private func readStoredDeadline() throws(StoreError) -> Int64? {
@@ -248,16 +259,23 @@ public final class Coordinator {
             let results = try store.enqueue(all: requests, context)
             return (.enqueuedMany(results), eligibleQueues(results.filter(\.created).map(\.job), context.now))
         case .claim(let request):
-            return (.claimed(try store.claim(request, worker: request.worker ?? origin.peer, context)), [])
+            let outcome = try store.claim(request, worker: request.worker ?? origin.peer, context)
+            noteHolds(of: outcome, request, now: context.now)
+            if outcome.job == nil, let retryAfterMs = outcome.retryAfterMs, request.waitMs == 0 {
+                return (.claimHeld(retryAfterMs: retryAfterMs), [])
+            }
+            return (.claimed(outcome.job), [])
         case .progress(let request):
             return (.job(try store.progress(request, context)), [])
         case .complete(let request):
-            return (.job(try store.complete(request, context)), [])
+            let job = try store.complete(request, context)
+            return (.job(job), freedQueues([job]))
         case .fail(let request):
             let job = try store.fail(request, jitter: jitter(), context)
-            return (.job(job), eligibleQueues([job], context.now))
+            return (.job(job), eligibleQueues([job], context.now).union(freedQueues([job])))
         case .cancel(let fence):
-            return (.job(try store.cancel(fence, context)), [])
+            let job = try store.cancel(fence, context)
+            return (.job(job), freedQueues([job]))
         case .retry(let fence):
             let job = try store.retry(fence, context)
             return (.job(job), [job.queue])
@@ -268,7 +286,10 @@ public final class Coordinator {
             return (.done, [])
         case .purge(let request):
             return (.purged(try store.purge(request)), [])
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup:
+        case .queuePut(let request):
+            _ = try store.putQueue(request, context)
+            return (.queue(try store.queuesAsSeen(named: request.queue)[0]), [request.queue])
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
     }
@@ -276,6 +297,19 @@ public final class Coordinator {
     /// The queues of the jobs that a claim could take right now.
     private func eligibleQueues(_ jobs: [Job], _ now: Int64) -> Set<String> {
         Set(jobs.lazy.filter { $0.state == .pending && $0.runAt <= now }.map(\.queue))
+    }
+
+    /// The queues where these jobs, no longer running, may have made room under a limit.
+    private func freedQueues(_ jobs: [Job]) -> Set<String> {
+        heldQueues.isEmpty ? [] : Set(jobs.lazy.map(\.queue).filter(heldQueues.contains))
+    }
+
+    /// Keeps track of which queues' settings hold claims back, and until when at least.
+    private func noteHolds(of outcome: ClaimOutcome, _ request: ClaimRequest, now: Int64) {
+        guard outcome.job == nil else { return }
+        heldQueues.subtract(request.queues)
+        heldQueues.formUnion(outcome.heldBack)
+        if let retryAfterMs = outcome.retryAfterMs { heldUntil = min(heldUntil ?? Int64.max, now + retryAfterMs) }
     }
 
     // MARK: Time-driven work and waiters
@@ -286,9 +320,8 @@ public final class Coordinator {
         let context = ChangeContext(now: now)
         var queues = try store.promoteDueJobs(context)
         queues.formUnion(try store.fireDueSchedules(context))
-        for job in try store.expireLeases(context) where job.state == .pending {
-            queues.insert(job.queue)
-        }
+        let expired = try store.expireLeases(context)
+        queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)))
         try pruneExpired(now: now)
         return queues
     }
@@ -318,8 +351,9 @@ public final class Coordinator {
                 continue
             }
             let context = ChangeContext(now: now, peer: waiter.command.origin.peer)
-            let claimed = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
-            if let claimed {
+            let outcome = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
+            noteHolds(of: outcome, waiter.request, now: now)
+            if let claimed = outcome.job {
                 waiters.remove(at: index)
                 noteDeadlines(of: .claimed(claimed), now: now)
                 completions.append(Completion(for: waiter.command, reply: .claimed(claimed)))

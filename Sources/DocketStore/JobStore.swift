@@ -34,9 +34,9 @@ public protocol JobStore: JobReader {
     func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool)
     /// Enqueues several jobs in order, as `enqueue` each (the `jobs` form of the op).
     func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)]
-    /// Takes the best eligible job of the queues (lowest priority, earliest run_at, lowest id),
-    /// or `nil` when none is eligible.
-    func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job?
+    /// Takes the best eligible job of the queues (lowest priority, earliest run_at, lowest id)
+    /// that the queues' settings let through, or says why there is none.
+    func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> ClaimOutcome
     func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job
     func complete(_ request: CompleteRequest, _ context: ChangeContext) throws(StoreError) -> Job
     /// `jitter` in [-1, 1] scales the ±10% jitter of the backoff; injected so tests are exact.
@@ -54,6 +54,8 @@ public protocol JobStore: JobReader {
     /// Creates (version 0) or edits (the current version) a schedule.
     func putSchedule(_ request: SchedulePutRequest, _ context: ChangeContext) throws(StoreError) -> Schedule
     func deleteSchedule(_ request: ScheduleDeleteRequest) throws(StoreError)
+    /// Creates (version 0) or changes (the current version) a queue's settings.
+    func putQueue(_ request: QueuePutRequest, _ context: ChangeContext) throws(StoreError) -> QueueSettings
     /// Enqueues one job for each active schedule whose slot has come (unique per slot) and
     /// moves it to its next slot after now, so slots missed while down fire once. Returns the
     /// queues that gained jobs.
@@ -103,6 +105,28 @@ public protocol JobReader: AnyObject {
     func schedule(named name: String) throws(StoreError) -> Schedule?
     /// Every schedule, by name.
     func schedules() throws(StoreError) -> [Schedule]
+    /// The stored settings of one queue (`named`) or of every queue that has some, by name.
+    func queueSettings(named: String?) throws(StoreError) -> [QueueSettings]
+}
+
+extension JobReader {
+    /// Queues with their settings and counts: one (`named`, which need not exist yet), or
+    /// every queue that has jobs or settings, by name.
+    public func queues(named name: String?) throws(StoreError) -> [QueueInfo] {
+        try snapshot { () throws(StoreError) -> [QueueInfo] in try queuesAsSeen(named: name) }
+    }
+
+    /// `queues(named:)` within the transaction or snapshot already open (the writer's).
+    public func queuesAsSeen(named name: String?) throws(StoreError) -> [QueueInfo] {
+        var settings: [String: QueueSettings] = [:]
+        for stored in try queueSettings(named: name) { settings[stored.name] = stored }
+        var counts: [String: [JobState: Int64]] = [:]
+        for entry in try self.counts() where name == nil || entry.queue == name {
+            counts[entry.queue] = Dictionary(uniqueKeysWithValues: entry.counts.map { ($0.state, $0.count) })
+        }
+        let names = name.map { [$0] } ?? Set(settings.keys).union(counts.keys).sorted()
+        return names.map { QueueInfo(settings: settings[$0] ?? QueueSettings(name: $0), counts: counts[$0] ?? [:]) }
+    }
 }
 
 extension PurgeRequest {

@@ -90,8 +90,9 @@ final class SQLiteConnection {
     }
 
     /// The single integer a pragma or aggregate query answers.
-    func scalar(_ sql: String) throws(StoreError) -> Int64? {
+    func scalar(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int64? {
         let statement = try prepare(sql)
+        statement.bind(values)
         defer { statement.reset() }
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int(0)
@@ -185,7 +186,8 @@ final class Statement {
     }
 
     /// Runs a statement that returns no rows.
-    func run() throws(StoreError) {
+    func run(_ values: [SQLValue] = []) throws(StoreError) {
+        if !values.isEmpty { bind(values) }
         while try step() {}
         sqlite3_reset(raw)
     }

@@ -12,7 +12,8 @@ public class SQLiteJobReader: JobReader {
     /// The columns every job query returns, in the order `StoredJob.init(row:)` reads them.
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
-        lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms
+        lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
+        concurrency_key
         """
 
     public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -178,7 +179,8 @@ struct StoredJob {
             payload: RawJSON(trusted: s.text(5)), attempt: s.int(6), maxAttempts: s.int(7), runAt: s.int(8),
             createdAt: s.int(9), updatedAt: s.int(10), leaseExpiresAt: s.optionalInt(11), worker: s.optionalText(12),
             progress: s.optionalText(13).map(RawJSON.init(trusted:)), result: s.optionalText(14).map(RawJSON.init(trusted:)),
-            lastError: s.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: s.optionalText(16))
+            lastError: s.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: s.optionalText(16),
+            concurrencyKey: s.optionalText(20))
         leaseMs = s.optionalInt(17)
         backoffInitialMs = s.int(18)
         backoffMaxMs = s.int(19)

@@ -16,6 +16,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     private var transactionEvents: [JobEvent] = []
     /// Called after each commit that wrote to the WAL, with the WAL's size in pages.
     private var walCommitObservers: [(Int32) -> Void] = []
+    /// The settings of the queues that have any, kept here because this writer is the only
+    /// one that changes them; read again after a rollback (nil: not read yet).
+    var claimSettings: [String: QueueSettings]?
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
@@ -181,6 +184,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     public func rollback() {
         transactionEvents.removeAll(keepingCapacity: true)
+        claimSettings = nil
         try? db.prepare("ROLLBACK").run()
     }
 
@@ -199,8 +203,8 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let insert = try db.prepare(
             """
             INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                              backoff_max_ms, run_at, created_at, updated_at, unique_key)
-            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
+                              backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key)
+            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)
             """)
         insert.bind(1, request.queue)
         insert.bind(2, runAt > context.now ? "scheduled" : "pending")
@@ -212,45 +216,11 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         insert.bind(8, runAt)
         insert.bind(9, context.now)
         insert.bind(10, request.uniqueKey)
+        insert.bind(11, request.concurrencyKey)
         try insert.run()
         guard let job = try storedJob(db.lastInsertRowID) else { throw .storage("enqueue into \(request.queue) inserted no row") }
         try record(.enqueued, job.job, context, data: nil)
         return (job.job, true)
-    }
-
-    public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {
-        // The best candidate of each queue is the first entry of its range of `jobs_ready`.
-        let candidates = try db.prepare(
-            "SELECT id, priority, run_at FROM jobs WHERE queue = ?1 AND state = 'pending' ORDER BY priority, run_at, id LIMIT 1")
-        var best: (id: Int64, priority: Int64, runAt: Int64)?
-        for queue in request.queues {
-            candidates.reset()
-            candidates.bind(1, queue)
-            guard try candidates.step() else { continue }
-            let candidate = (id: candidates.int(0), priority: candidates.int(1), runAt: candidates.int(2))
-            if let current = best, (current.priority, current.runAt, current.id) < (candidate.priority, candidate.runAt, candidate.id) {
-                continue
-            }
-            best = candidate
-        }
-        candidates.reset()
-        guard let best else { return nil }
-        let update = try db.prepare(
-            """
-            UPDATE jobs SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = ?2,
-                            lease_expires_at = ?3 + ?2, worker = ?4, updated_at = ?3
-            WHERE id = ?1 AND state = 'pending'
-            """)
-        update.bind(1, best.id)
-        update.bind(2, request.leaseMs)
-        update.bind(3, context.now)
-        update.bind(4, worker)
-        try update.run()
-        guard db.changes == 1, let claimed = try storedJob(best.id) else {
-            throw .storage("job \(best.id) was eligible but its claim changed nothing")
-        }
-        try record(.claimed, claimed.job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
-        return claimed.job
     }
 
     public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
@@ -555,7 +525,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         return try statement.step() ? StoredJob(row: statement) : nil
     }
 
-    private func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) throws(StoreError) {
+    func record(_ kind: JobEvent.Kind, _ job: Job, _ context: ChangeContext, data: RawJSON?) throws(StoreError) {
         let statement = try db.prepare(
             "INSERT INTO events (at, job, queue, type, version, state, data, peer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
         statement.bind(1, context.now)

@@ -195,6 +195,28 @@ enum Schema {
             WHERE state = 'completed' OR state = 'cancelled' OR state = 'failed';
         CREATE INDEX events_job ON events (job, seq);
         """,
+        // 6: queue settings (pause, limits) and what claims obey them. Running jobs are
+        // counted by queue and key through jobs_running_keys (a handful of rows each); the
+        // claims of the last rate window are kept in queue_claims and pruned as it moves.
+        """
+        ALTER TABLE jobs ADD COLUMN concurrency_key TEXT;
+        CREATE INDEX jobs_running_keys ON jobs (queue, concurrency_key) WHERE state = 'running';
+        CREATE TABLE queues (
+            name                TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 255),
+            paused              INTEGER NOT NULL CHECK (paused = 0 OR paused = 1),
+            max_running         INTEGER CHECK (max_running >= 1),
+            max_running_per_key INTEGER CHECK (max_running_per_key >= 1),
+            rate_max            INTEGER CHECK (rate_max >= 1),
+            rate_per_ms         INTEGER CHECK (rate_per_ms >= 1),
+            version             INTEGER NOT NULL CHECK (version >= 1),
+            CHECK ((rate_max IS NULL) = (rate_per_ms IS NULL))
+        ) WITHOUT ROWID;
+        CREATE TABLE queue_claims (
+            queue TEXT    NOT NULL,
+            at    INTEGER NOT NULL
+        );
+        CREATE INDEX queue_claims_recent ON queue_claims (queue, at);
+        """,
     ]
 
     static var latestVersion: Int64 { Int64(migrations.count) }

@@ -9,6 +9,8 @@ public enum StoreError: Error, Sendable, Equatable {
     case scheduleNotFound(String)
     /// A schedule edit carried another version (0 for a create when the name is taken).
     case scheduleStale(ScheduleReference, expected: Int64)
+    /// A `queue_put` carried another version than the queue settings' present one.
+    case queueStale(QueueReference, expected: Int64)
     /// The request asks for something that cannot be done as asked (a backup over an existing
     /// file, say); retrying it unchanged fails again.
     case invalidRequest(String)
@@ -33,7 +35,8 @@ public enum StoreError: Error, Sendable, Equatable {
     /// transaction exactly as it was; any other error may leave it half-done.
     public var isRefusal: Bool {
         switch self {
-        case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .invalidRequest: return true
+        case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .queueStale, .invalidRequest:
+            return true
         case .storage, .commitUnsettled, .incompatibleDatabase, .unavailable, .inDoubt, .conflict: return false
         }
     }
@@ -62,6 +65,12 @@ public enum StoreError: Error, Sendable, Equatable {
                 ? "a schedule named \"\(schedule.name)\" already exists (version \(schedule.version)); edit it with that version"
                 : "schedule \"\(schedule.name)\" is at version \(schedule.version), not \(expected); get it again before changing it"
             return ProtocolError(.staleVersion, message, schedule: schedule)
+        case .queueStale(let queue, let expected):
+            let message =
+                expected == 0
+                ? "queue \"\(queue.name)\" already has settings (version \(queue.version)); change them with that version"
+                : "queue \"\(queue.name)\" settings are at version \(queue.version), not \(expected); get them again before changing them"
+            return ProtocolError(.staleVersion, message, queue: queue)
         case .invalidRequest(let message):
             return ProtocolError(.badRequest, message)
         case .storage(let message):

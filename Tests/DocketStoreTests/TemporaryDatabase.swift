@@ -91,7 +91,7 @@ final class TemporaryDatabase {
 
     func claim(_ queues: [String]? = nil, leaseMs: Int64 = 30_000) throws -> Job? {
         try change { store throws(StoreError) in
-            try store.claim(ClaimRequest(queues: queues ?? [defaultQueue], leaseMs: leaseMs), worker: "w", context)
+            try store.claim(ClaimRequest(queues: queues ?? [defaultQueue], leaseMs: leaseMs), worker: "w", context).job
         }
     }
 }

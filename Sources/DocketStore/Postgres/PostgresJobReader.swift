@@ -13,8 +13,10 @@ public class PostgresJobReader: JobReader {
     /// The columns every job query returns, in the order `PostgresJobReader.storedJob(row:)` reads them.
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
-        lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms
+        lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
+        concurrency_key
         """
+    static let jobColumnCount = jobColumns.split(separator: ",").count
     static let eventColumns = "seq, at, job, queue, type, version, state, data, peer"
     static let scheduleColumns = """
         name, cron, queue, payload, priority, max_attempts, paused, version, next_run_at, last_run_at, created_at, updated_at
@@ -66,7 +68,8 @@ public class PostgresJobReader: JobReader {
                 payload: RawJSON(trusted: r.text(5)), attempt: r.int(6), maxAttempts: r.int(7), runAt: r.int(8),
                 createdAt: r.int(9), updatedAt: r.int(10), leaseExpiresAt: r.optionalInt(11), worker: r.optionalText(12),
                 progress: r.optionalText(13).map(RawJSON.init(trusted:)), result: r.optionalText(14).map(RawJSON.init(trusted:)),
-                lastError: r.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: r.optionalText(16)),
+                lastError: r.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: r.optionalText(16),
+                concurrencyKey: r.optionalText(20)),
             storedState: storedState, leaseMs: r.optionalInt(17), backoffInitialMs: r.int(18), backoffMaxMs: r.int(19))
     }
 

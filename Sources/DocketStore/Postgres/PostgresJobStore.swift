@@ -192,11 +192,13 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             let rows = try session.run(
                 """
                 INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                         backoff_max_ms, run_at, created_at, updated_at)
-                SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9
-                FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[])
+                                         backoff_max_ms, run_at, created_at, updated_at, concurrency_key)
+                SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9,
+                       nullif(concurrency_key, '')
+                FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
+                            $10::text[])
                      WITH ORDINALITY AS v(queue, state, priority, payload, max_attempts, backoff_initial_ms, backoff_max_ms,
-                                          run_at, n)
+                                          run_at, concurrency_key, n)
                 ORDER BY n
                 RETURNING \(Self.jobColumns)
                 """,
@@ -205,6 +207,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                     .intArray(keyless.map(\.priority)), .textArray(keyless.map(\.payload.text)),
                     .intArray(keyless.map(\.maxAttempts)), .intArray(keyless.map(\.backoffInitialMs)),
                     .intArray(keyless.map(\.backoffMaxMs)), .intArray(runAts), .int(context.now),
+                    // '' for none: a key has at least one byte, and a text[] bind takes no NULLs.
+                    .textArray(keyless.map { $0.concurrencyKey ?? "" }),
                 ])
             // Ids were handed out in the order of the rows; the answer's order is not promised.
             let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
@@ -229,8 +233,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     private static let insertStatement = """
         INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                 backoff_max_ms, run_at, created_at, updated_at, unique_key)
-        VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10)
+                                 backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key)
+        VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10, $11)
         ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
         RETURNING \(jobColumns)
         """
@@ -240,7 +244,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         return [
             .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
             .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
-            .int(runAt), .int(context.now), .optionalText(request.uniqueKey),
+            .int(runAt), .int(context.now), .optionalText(request.uniqueKey), .optionalText(request.concurrencyKey),
         ]
     }
 
@@ -259,18 +263,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let job = Self.storedJob(row: inserted).job
         record(.enqueued, job, context, data: nil)
         return (job, true)
-    }
-
-    public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> Job? {
-        latestNow = context.now
-        let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
-        let row = try session.first(
-            Self.claimStatement(queues: request.queues.count),
-            [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
-        guard let row else { return nil }
-        let job = Self.storedJob(row: row).job
-        record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
-        return job
     }
 
     /// The claim: the best pending job of the queues that no other transaction holds, taken
@@ -384,7 +376,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             """,
             [.int(fence.job), .int(fence.version), .int(context.now)] + values)
         guard let row else { throw .jobNotFound(fence.job) }
-        if row.bool(20) { return Self.storedJob(row: row).job }
+        // The flag follows the job's columns.
+        if row.bool(Self.jobColumnCount) { return Self.storedJob(row: row).job }
         // The row shown is from before any lock wait; after one, read it afresh.
         var current = Self.storedJob(row: row)
         if current.job.version == fence.version && states.contains(current.storedState) {
@@ -406,6 +399,11 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             JobEvent(
                 seq: 0, at: context.now, job: job.id, queue: job.queue, kind: kind, version: job.version, state: job.state,
                 data: data, peer: context.peer))
-        if job.state == .pending && job.runAt <= context.now { wokenQueues.insert(job.queue) }
+        // Other daemons' waiting claims look again where a job became eligible, and where a
+        // running one ended, which may bring a limited queue back under its limit.
+        switch kind {
+        case .completed, .failed, .retryScheduled, .leaseExpired, .cancelled: wokenQueues.insert(job.queue)
+        default: if job.state == .pending && job.runAt <= context.now { wokenQueues.insert(job.queue) }
+        }
     }
 }

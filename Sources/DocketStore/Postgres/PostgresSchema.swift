@@ -107,7 +107,30 @@ enum PostgresSchema {
             updated_at   bigint  NOT NULL
         );
         CREATE INDEX docket_schedules_due ON docket_schedules (next_run_at) WHERE NOT paused;
+        """,
+        // 2: queue settings (pause, limits). A claim in a queue that has any locks its row,
+        // so the claims of one limited queue take turns across daemons and count exactly;
+        // running jobs are counted through docket_jobs_running_keys, and the claims of the
+        // last rate window are kept in docket_queue_claims, pruned as it moves.
         """
+        ALTER TABLE docket_jobs ADD COLUMN concurrency_key text;
+        CREATE INDEX docket_jobs_running_keys ON docket_jobs (queue, concurrency_key) WHERE state = 'running';
+        CREATE TABLE docket_queues (
+            name                text    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 255),
+            paused              boolean NOT NULL,
+            max_running         bigint  CHECK (max_running >= 1),
+            max_running_per_key bigint  CHECK (max_running_per_key >= 1),
+            rate_max            bigint  CHECK (rate_max >= 1),
+            rate_per_ms         bigint  CHECK (rate_per_ms >= 1),
+            version             bigint  NOT NULL CHECK (version >= 1),
+            CHECK ((rate_max IS NULL) = (rate_per_ms IS NULL))
+        );
+        CREATE TABLE docket_queue_claims (
+            queue text   NOT NULL,
+            at    bigint NOT NULL
+        ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+        CREATE INDEX docket_queue_claims_recent ON docket_queue_claims (queue, at);
+        """,
     ]
 
     /// Brings the database to the latest version; refuses one made by a newer Docket.
