@@ -24,11 +24,11 @@ extension DocketClient {
     ///     after a lost answer, which the client then does.
     public func enqueue(
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
-        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil
+        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil
     ) async throws -> EnqueueResult {
         let job = NewJob(
             queue: queue, payload: payload, priority: priority, runAt: runAt, delay: delay, maxAttempts: maxAttempts,
-            backoff: backoff, uniqueKey: uniqueKey)
+            backoff: backoff, uniqueKey: uniqueKey, concurrencyKey: concurrencyKey)
         let answer = try await call(request("enqueue", job.members), resend: uniqueKey == nil ? .unsafe : .safe)
         return EnqueueResult(job: try Job(json: answer["job"] ?? .null), created: answer["created"] != false)
     }

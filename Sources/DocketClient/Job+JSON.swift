@@ -10,7 +10,8 @@ extension Job {
             maxAttempts: try f.int("max_attempts"), runAt: try f.time("run_at"), createdAt: try f.time("created_at"),
             updatedAt: try f.time("updated_at"), leaseExpiresAt: try f.optionalTime("lease_expires_at"),
             worker: try f.optionalString("worker"), progress: f.optionalJSON("progress"), result: f.optionalJSON("result"),
-            lastError: f.optionalJSON("last_error"), uniqueKey: try f.optionalString("unique_key"))
+            lastError: f.optionalJSON("last_error"), uniqueKey: try f.optionalString("unique_key"),
+            concurrencyKey: try f.optionalString("concurrency_key"))
     }
 
     /// The job as the daemon writes it: the same members in the same order.

@@ -43,10 +43,12 @@ public struct NewJob: Sendable, Equatable {
     public var maxAttempts: Int64?
     public var backoff: Backoff?
     public var uniqueKey: String?
+    /// Jobs sharing a key count together against their queue's `max_running_per_key`.
+    public var concurrencyKey: String?
 
     public init(
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
-        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil
+        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil
     ) {
         self.queue = queue
         self.payload = payload
@@ -56,6 +58,7 @@ public struct NewJob: Sendable, Equatable {
         self.maxAttempts = maxAttempts
         self.backoff = backoff
         self.uniqueKey = uniqueKey
+        self.concurrencyKey = concurrencyKey
     }
 
     /// The job's members as the protocol names them; absent ones are `nil`.
@@ -70,7 +73,7 @@ public struct NewJob: Sendable, Equatable {
                     request(nil, ["initial_ms": .int(backoff.initial.wholeMilliseconds), "max_ms": backoff.max.map { .int($0.wholeMilliseconds) }])
                 }
             ),
-            ("unique_key", uniqueKey.map(JSONValue.string)),
+            ("unique_key", uniqueKey.map(JSONValue.string)), ("concurrency_key", concurrencyKey.map(JSONValue.string)),
         ]
     }
 }

@@ -31,6 +31,8 @@ struct Enqueue: AsyncParsableCommand {
     @Option(help: "Longest retry delay (default 1h).") var backoffMax: DurationArgument?
     @Option(help: "A queue holds one job per key, for ever: enqueueing the key again returns the stored job.")
     var uniqueKey: String?
+    @Option(help: "Jobs sharing a key count together against the queue's --max-running-per-key (docket queue set).")
+    var concurrencyKey: String?
 
     func validate() throws {
         if delay != nil, at != nil { throw ValidationError("give --delay or --at, not both") }
@@ -43,7 +45,7 @@ struct Enqueue: AsyncParsableCommand {
         let template = NewJob(
             queue: queue, priority: priority, runAt: at.flatMap(Timestamp.parse), delay: delay?.duration,
             maxAttempts: maxAttempts, backoff: backoff.map { Backoff(initial: $0.duration, max: backoffMax?.duration) },
-            uniqueKey: uniqueKey)
+            uniqueKey: uniqueKey, concurrencyKey: concurrencyKey)
         if lines {
             try await enqueueLines(template)
             return
@@ -52,7 +54,7 @@ struct Enqueue: AsyncParsableCommand {
         job.payload = try JSONInput.read(argument: payload, file: file, what: "payload") ?? .null
         let result = try await docket.client().enqueue(
             queue: job.queue, payload: job.payload, priority: job.priority, runAt: job.runAt, delay: job.delay,
-            maxAttempts: job.maxAttempts, backoff: job.backoff, uniqueKey: job.uniqueKey)
+            maxAttempts: job.maxAttempts, backoff: job.backoff, uniqueKey: job.uniqueKey, concurrencyKey: job.concurrencyKey)
         if output.json {
             Console.json(result.job.json)
         } else if result.created {
