@@ -32,6 +32,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Size of each job's payload, a JSON string of this many bytes.") var payloadBytes = 64
     @Option(help: "Enqueue at most this many jobs per second in all, evenly paced (latency under a given load).")
     var rate: Int?
+    @Option(help: "Give jobs concurrency keys, round robin over this many, and cap the queue at one running job per key.")
+    var keys: Int?
+    @Option(help: "Enqueue this many jobs (in batches of 1,000) before the clock starts; consumers drain them too.")
+    var backlog = 0
 
     func validate() throws {
         if producers < 1 || consumers < 1 { throw ValidationError("--producers and --consumers must be at least 1") }
@@ -40,6 +44,8 @@ struct Bench: AsyncParsableCommand {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if payloadBytes < 0 { throw ValidationError("--payload-bytes cannot be negative") }
         if let rate, rate < 1 || rate > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000") }
+        if let keys, keys < 1 { throw ValidationError("--keys must be at least 1") }
+        if backlog < 0 { throw ValidationError("--backlog cannot be negative") }
     }
 
     func run() async throws {
@@ -47,15 +53,32 @@ struct Bench: AsyncParsableCommand {
         for _ in 0..<(self.connections ?? producers + consumers) {
             connections.append(try await DocketConnection.connect(socketPath: docket.socketPath))
         }
+        let lines = BenchRun.Lines(queue: queue, payloadBytes: payloadBytes, keys: keys)
+        try await prepare(connections[0], lines)
         let plan = BenchRun(
             connections: connections, producers: producers, consumers: consumers, queue: queue, payloadBytes: payloadBytes,
             limit: duration.map { .deadline(NIODeadline.now() + TimeAmount.milliseconds($0.milliseconds)) } ?? .count(count ?? 10_000),
-            rate: rate)
+            rate: rate, backlog: backlog, keys: keys)
         let result = try await plan.run()
         let report = BenchReport(
             result: result, producers: producers, consumers: consumers, connections: connections.count, payloadBytes: payloadBytes,
             queue: queue, pacedRate: rate)
         if output.json { Console.json(report.json) } else { report.lines.forEach(Console.line) }
         for connection in connections { await connection.close() }
+    }
+
+    /// With --keys, caps the queue at one running job per key; loads the backlog.
+    private func prepare(_ connection: DocketConnection, _ lines: BenchRun.Lines) async throws {
+        if keys != nil {
+            let current = try await connection.send(["op": "queue_get", "queue": .string(queue)])
+            let version = current["queue"]?["version"] ?? 0
+            let put = try await connection.send(["op": "queue_put", "queue": .string(queue), "version": version, "max_running_per_key": 1])
+            guard put["ok"] == true else { throw CommandFailure(.failure, "cannot cap \(queue) per key: \(JSONWriter.text(of: put))") }
+        }
+        for start in stride(from: 0, to: backlog, by: 1000) {
+            let jobs = (start..<min(backlog, start + 1000)).map { JSONValue.object(lines.job(slot: $0, payload: .null)) }
+            let answer = try await connection.send(["op": "enqueue", "jobs": .array(jobs), "fields": []])
+            guard answer["ok"] == true else { throw CommandFailure(.failure, "the backlog was refused: \(JSONWriter.text(of: answer))") }
+        }
     }
 }

@@ -24,6 +24,10 @@ struct BenchRun {
     let limit: Limit
     /// Enqueues per second across all producers, paced; nil: as fast as answers come.
     let rate: Int?
+    /// Jobs already enqueued before the clock starts (the backlog), counted as cycles.
+    let backlog: Int
+    /// Spread jobs over this many concurrency keys (see `Lines.keys`).
+    let keys: Int?
 
     /// Round trips in microseconds, by op.
     struct Latencies: Sendable {
@@ -56,8 +60,10 @@ struct BenchRun {
 
     func run() async throws -> Result {
         let start = NIODeadline.now()
-        let shared = Shared(limit: limit, producers: producers, pace: rate.map { TimeAmount.nanoseconds(1_000_000_000 / Int64($0)) }, start: start)
-        let lines = Lines(queue: queue, payloadBytes: payloadBytes)
+        let shared = Shared(
+            limit: limit, producers: producers, pace: rate.map { TimeAmount.nanoseconds(1_000_000_000 / Int64($0)) }, start: start,
+            backlog: backlog)
+        let lines = Lines(queue: queue, payloadBytes: payloadBytes, keys: keys)
         var workers: [EventLoopFuture<Latencies>] = []
         for index in 0..<producers {
             workers.append(Worker(connection: connections[index % connections.count], shared: shared, lines: lines).produce())
@@ -76,11 +82,14 @@ struct BenchRun {
     struct Lines: Sendable {
         let queue: String
         let payloadBytes: Int
+        /// Jobs get `concurrency_key` k0, k1, … round robin over this many keys.
+        let keys: Int?
         let claim: [UInt8]
 
-        init(queue: String, payloadBytes: Int) {
+        init(queue: String, payloadBytes: Int, keys: Int?) {
             self.queue = queue
             self.payloadBytes = payloadBytes
+            self.keys = keys
             var writer = JSONWriter()
             // A claim waits briefly for a job, so consumers do not spin on an empty queue. Its
             // answer needs the payload (the time the job was sent); the other answers are
@@ -91,12 +100,22 @@ struct BenchRun {
 
         /// The payload is a string that starts with the monotonic time the job was sent at,
         /// padded to the payload size, so whoever claims it knows how long it waited.
-        func enqueue(sentAt sent: NIODeadline) -> [UInt8] {
+        func enqueue(sentAt sent: NIODeadline, slot: Int) -> [UInt8] {
             let stamp = String(sent.uptimeNanoseconds) + " "
             let padding = String(repeating: "x", count: max(0, payloadBytes - stamp.utf8.count))
             var writer = JSONWriter(reservingCapacity: 64 + payloadBytes)
-            writer.value(["op": "enqueue", "queue": .string(queue), "payload": .string(stamp + padding), "fields": []])
+            var request = job(slot: slot, payload: .string(stamp + padding))
+            request["op"] = "enqueue"
+            request["fields"] = []
+            writer.value(.object(request))
             return writer.bytes
+        }
+
+        /// One job's members; the backlog's carry no time, so they count in no latency.
+        func job(slot: Int, payload: JSONValue) -> JSONObject {
+            var members = JSONObject([("queue", .string(queue)), ("payload", payload)])
+            if let keys { members["concurrency_key"] = .string("k\(slot % keys)") }
+            return members
         }
 
         /// When the job in a claim answer was sent, from its payload.
@@ -126,25 +145,28 @@ struct BenchRun {
         let producers: Int
         let pace: TimeAmount?
         let start: NIODeadline
+        let backlog: Int
 
-        init(limit: Limit, producers: Int, pace: TimeAmount?, start: NIODeadline) {
+        init(limit: Limit, producers: Int, pace: TimeAmount?, start: NIODeadline, backlog: Int) {
             self.limit = limit
             self.producers = producers
             self.pace = pace
             self.start = start
+            self.backlog = backlog
+            counts.withLock { $0.enqueued = backlog }
         }
 
         /// Takes a slot for one more enqueue, if the count or the deadline allows it, and says
         /// when it is due (now, unless paced).
-        func nextEnqueue() -> NIODeadline? {
+        func nextEnqueue() -> (due: NIODeadline, slot: Int)? {
             counts.withLock { counts in
                 let slot = counts.enqueued
                 switch limit {
-                case .count(let total): guard slot < total else { return nil }
+                case .count(let total): guard slot - backlog < total else { return nil }
                 case .deadline(let deadline): guard NIODeadline.now() < deadline else { return nil }
                 }
                 counts.enqueued += 1
-                return pace.map { start + $0 * Int64(slot) } ?? .now()
+                return (pace.map { start + $0 * Int64(slot - backlog) } ?? .now(), slot)
             }
         }
 
@@ -180,21 +202,21 @@ struct BenchRun {
         }
 
         private func enqueueNext() {
-            guard let due = shared.nextEnqueue() else {
+            guard let (due, slot) = shared.nextEnqueue() else {
                 shared.counts.withLock { $0.producersDone += 1 }
                 done.succeed(latencies)
                 return
             }
             if due > .now() {
-                connection.eventLoop.scheduleTask(deadline: due) { self.enqueue() }
+                connection.eventLoop.scheduleTask(deadline: due) { self.enqueue(slot) }
             } else {
-                enqueue()
+                enqueue(slot)
             }
         }
 
-        private func enqueue() {
+        private func enqueue(_ slot: Int) {
             let sent = NIODeadline.now()
-            send(lines.enqueue(sentAt: sent)) { _ in
+            send(lines.enqueue(sentAt: sent, slot: slot)) { _ in
                 self.latencies.enqueue.record(Self.microseconds(since: sent))
                 self.enqueueNext()
             }
