@@ -35,17 +35,17 @@ public struct WriteCommand: Sendable {
 /// Single-threaded by design and free of I/O other than the store: the writer thread drives
 /// it in production, and tests drive it directly with a manual clock.
 public final class Coordinator {
-    private let store: any JobStore
+    let store: any JobStore
     /// In [-1, 1]: where within ±10% each backoff lands.
-    private let jitter: () -> Double
+    let jitter: () -> Double
     /// Parked claims in arrival order, so waiters are served first come, first served.
-    private var waiters: [Waiter] = []
+    var waiters: [Waiter] = []
     /// Queues whose settings (a pause, a limit) held back the last claim that found nothing
     /// there: a job of theirs ending, or their settings changing, may let a waiter through.
-    private var heldQueues: Set<String> = []
+    var heldQueues: Set<String> = []
     /// When the first rate window that held a claim back moves on; the held queues are
     /// looked at again then.
-    private var heldUntil: Int64?
+    var heldUntil: Int64?
 
     struct Waiter {
         var command: WriteCommand
@@ -66,7 +66,7 @@ public final class Coordinator {
         }
     }
 
-    private let retention: Retention
+    let retention: Retention
     /// The earliest moment stored work comes due (a delayed job, a lease, a schedule slot, a
     /// retention expiry), kept without asking the store after every batch: commands can only
     /// bring it forward, so they lower it as they go, and once it passes the due work runs and
@@ -211,7 +211,7 @@ public final class Coordinator {
 
     /// Brings the stored deadline forward for whatever the reply's jobs and schedules start:
     /// a delay, a lease, a retention period, a schedule slot.
-    private func noteDeadlines(of reply: Reply, now: Int64) {
+    func noteDeadlines(of reply: Reply, now: Int64) {
         func note(_ time: Int64?) {
             guard let time else { return }
             storedDeadline = min(storedDeadline ?? time, time)
@@ -292,85 +292,5 @@ public final class Coordinator {
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
-    }
-
-    /// The queues of the jobs that a claim could take right now.
-    private func eligibleQueues(_ jobs: [Job], _ now: Int64) -> Set<String> {
-        Set(jobs.lazy.filter { $0.state == .pending && $0.runAt <= now }.map(\.queue))
-    }
-
-    /// The queues where these jobs, no longer running, may have made room under a limit.
-    private func freedQueues(_ jobs: [Job]) -> Set<String> {
-        heldQueues.isEmpty ? [] : Set(jobs.lazy.map(\.queue).filter(heldQueues.contains))
-    }
-
-    /// Keeps track of which queues' settings hold claims back, and until when at least.
-    private func noteHolds(of outcome: ClaimOutcome, _ request: ClaimRequest, now: Int64) {
-        guard outcome.job == nil else { return }
-        heldQueues.subtract(request.queues)
-        heldQueues.formUnion(outcome.heldBack)
-        if let retryAfterMs = outcome.retryAfterMs { heldUntil = min(heldUntil ?? Int64.max, now + retryAfterMs) }
-    }
-
-    // MARK: Time-driven work and waiters
-
-    /// Promotes due delayed jobs, fires due schedules and expires passed leases; returns the
-    /// queues that gained eligible jobs.
-    private func dueWork(now: Int64) throws(StoreError) -> Set<String> {
-        let context = ChangeContext(now: now)
-        var queues = try store.promoteDueJobs(context)
-        queues.formUnion(try store.fireDueSchedules(context))
-        let expired = try store.expireLeases(context)
-        queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)))
-        try pruneExpired(now: now)
-        return queues
-    }
-
-    /// Deletes finished jobs past their retention, a small batch at a time so a large backlog
-    /// is worked off between request batches instead of stalling them.
-    private func pruneExpired(now: Int64) throws(StoreError) {
-        var pruned = 0
-        for (state, period) in retention.periods {
-            pruned += try store.pruneFinished(state, changedBefore: now - period, limit: Retention.batchSize)
-        }
-        if pruned > 0 { try store.reclaimSpace(pages: Retention.reclaimPages) }
-    }
-
-    /// Offers newly eligible jobs to parked claims in arrival order, until the queues run dry.
-    private func serveWaiters(in queues: Set<String>, now: Int64, into completions: inout [Completion]) throws(StoreError) {
-        var stocked = queues
-        var index = 0
-        while !stocked.isEmpty, index < waiters.count {
-            let waiter = waiters[index]
-            guard waiter.command.origin.isActive else {
-                waiters.remove(at: index)
-                continue
-            }
-            guard waiter.request.queues.contains(where: stocked.contains) else {
-                index += 1
-                continue
-            }
-            let context = ChangeContext(now: now, peer: waiter.command.origin.peer)
-            let outcome = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
-            noteHolds(of: outcome, waiter.request, now: now)
-            if let claimed = outcome.job {
-                waiters.remove(at: index)
-                noteDeadlines(of: .claimed(claimed), now: now)
-                completions.append(Completion(for: waiter.command, reply: .claimed(claimed)))
-            } else {
-                stocked.subtract(waiter.request.queues)
-                index += 1
-            }
-        }
-    }
-
-    private func timeOutWaiters(now: Int64) -> [Completion] {
-        var expired: [Completion] = []
-        waiters.removeAll { waiter in
-            guard waiter.deadline <= now || !waiter.command.origin.isActive else { return false }
-            expired.append(Completion(for: waiter.command, reply: .claimed(nil)))
-            return true
-        }
-        return expired
     }
 }

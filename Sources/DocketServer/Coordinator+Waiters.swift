@@ -1,0 +1,86 @@
+import DocketProtocol
+import DocketStore
+
+/// The claims that wait: which queues can serve them, what holds them back, and the
+/// time-driven work that makes jobs eligible for them.
+extension Coordinator {
+    /// The queues of the jobs that a claim could take right now.
+    func eligibleQueues(_ jobs: [Job], _ now: Int64) -> Set<String> {
+        Set(jobs.lazy.filter { $0.state == .pending && $0.runAt <= now }.map(\.queue))
+    }
+
+    /// The queues where these jobs, no longer running, may have made room under a limit.
+    func freedQueues(_ jobs: [Job]) -> Set<String> {
+        heldQueues.isEmpty ? [] : Set(jobs.lazy.map(\.queue).filter(heldQueues.contains))
+    }
+
+    /// Keeps track of which queues' settings hold claims back, and until when at least.
+    func noteHolds(of outcome: ClaimOutcome, _ request: ClaimRequest, now: Int64) {
+        guard outcome.job == nil else { return }
+        heldQueues.subtract(request.queues)
+        heldQueues.formUnion(outcome.heldBack)
+        if let retryAfterMs = outcome.retryAfterMs { heldUntil = min(heldUntil ?? Int64.max, now + retryAfterMs) }
+    }
+
+    // MARK: Time-driven work and waiters
+
+    /// Promotes due delayed jobs, fires due schedules and expires passed leases; returns the
+    /// queues that gained eligible jobs.
+    func dueWork(now: Int64) throws(StoreError) -> Set<String> {
+        let context = ChangeContext(now: now)
+        var queues = try store.promoteDueJobs(context)
+        queues.formUnion(try store.fireDueSchedules(context))
+        let expired = try store.expireLeases(context)
+        queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)))
+        try pruneExpired(now: now)
+        return queues
+    }
+
+    /// Deletes finished jobs past their retention, a small batch at a time so a large backlog
+    /// is worked off between request batches instead of stalling them.
+    func pruneExpired(now: Int64) throws(StoreError) {
+        var pruned = 0
+        for (state, period) in retention.periods {
+            pruned += try store.pruneFinished(state, changedBefore: now - period, limit: Retention.batchSize)
+        }
+        if pruned > 0 { try store.reclaimSpace(pages: Retention.reclaimPages) }
+    }
+
+    /// Offers newly eligible jobs to parked claims in arrival order, until the queues run dry.
+    func serveWaiters(in queues: Set<String>, now: Int64, into completions: inout [Completion]) throws(StoreError) {
+        var stocked = queues
+        var index = 0
+        while !stocked.isEmpty, index < waiters.count {
+            let waiter = waiters[index]
+            guard waiter.command.origin.isActive else {
+                waiters.remove(at: index)
+                continue
+            }
+            guard waiter.request.queues.contains(where: stocked.contains) else {
+                index += 1
+                continue
+            }
+            let context = ChangeContext(now: now, peer: waiter.command.origin.peer)
+            let outcome = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
+            noteHolds(of: outcome, waiter.request, now: now)
+            if let claimed = outcome.job {
+                waiters.remove(at: index)
+                noteDeadlines(of: .claimed(claimed), now: now)
+                completions.append(Completion(for: waiter.command, reply: .claimed(claimed)))
+            } else {
+                stocked.subtract(waiter.request.queues)
+                index += 1
+            }
+        }
+    }
+
+    func timeOutWaiters(now: Int64) -> [Completion] {
+        var expired: [Completion] = []
+        waiters.removeAll { waiter in
+            guard waiter.deadline <= now || !waiter.command.origin.isActive else { return false }
+            expired.append(Completion(for: waiter.command, reply: .claimed(nil)))
+            return true
+        }
+        return expired
+    }
+}
