@@ -26,10 +26,15 @@ extension DocketClient {
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
         maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil
     ) async throws -> EnqueueResult {
-        let job = NewJob(
-            queue: queue, payload: payload, priority: priority, runAt: runAt, delay: delay, maxAttempts: maxAttempts,
-            backoff: backoff, uniqueKey: uniqueKey, concurrencyKey: concurrencyKey)
-        let answer = try await call(request("enqueue", job.members), resend: uniqueKey == nil ? .unsafe : .safe)
+        try await enqueue(
+            NewJob(
+                queue: queue, payload: payload, priority: priority, runAt: runAt, delay: delay, maxAttempts: maxAttempts,
+                backoff: backoff, uniqueKey: uniqueKey, concurrencyKey: concurrencyKey))
+    }
+
+    /// Adds one job described in full (a timeout, trace context, and the rest).
+    public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
+        let answer = try await call(request("enqueue", job.members), resend: job.uniqueKey == nil ? .unsafe : .safe)
         return EnqueueResult(job: try Job(json: answer["job"] ?? .null), created: answer["created"] != false)
     }
 
@@ -107,6 +112,11 @@ extension DocketClient {
     /// Cancels a pending or running job; its worker learns it at its next request.
     public func cancel(job: Int64, version: Int64) async throws -> Job {
         try await changeJob("cancel", job: job, version: version, [:])
+    }
+
+    /// Puts a running job back to pending for `delay`, its attempt not counted.
+    public func snooze(job: Int64, version: Int64, delay: Duration) async throws -> Job {
+        try await changeJob("snooze", job: job, version: version, ["delay_ms": .int(delay.wholeMilliseconds)])
     }
 
     /// Makes a failed or cancelled job pending again, with `attempt` back to 0.

@@ -11,7 +11,8 @@ extension Job {
             updatedAt: try f.time("updated_at"), leaseExpiresAt: try f.optionalTime("lease_expires_at"),
             worker: try f.optionalString("worker"), progress: f.optionalJSON("progress"), result: f.optionalJSON("result"),
             lastError: f.optionalJSON("last_error"), uniqueKey: try f.optionalString("unique_key"),
-            concurrencyKey: try f.optionalString("concurrency_key"))
+            concurrencyKey: try f.optionalString("concurrency_key"), timeoutMs: json["timeout_ms"]?.int64,
+            traceparent: try f.optionalString("traceparent"), tracestate: try f.optionalString("tracestate"))
     }
 
     /// The job as the daemon writes it: the same members in the same order.

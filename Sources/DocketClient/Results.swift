@@ -45,11 +45,20 @@ public struct NewJob: Sendable, Equatable {
     public var uniqueKey: String?
     /// Jobs sharing a key count together against their queue's `max_running_per_key`.
     public var concurrencyKey: String?
+    /// The longest one attempt may run, from its claim.
+    public var timeout: Duration?
+    /// W3C Trace Context for the job's worker.
+    public var traceparent: String?
+    public var tracestate: String?
 
     public init(
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
-        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil
+        maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil,
+        timeout: Duration? = nil, traceparent: String? = nil, tracestate: String? = nil
     ) {
+        self.timeout = timeout
+        self.traceparent = traceparent
+        self.tracestate = tracestate
         self.queue = queue
         self.payload = payload
         self.priority = priority
@@ -74,6 +83,8 @@ public struct NewJob: Sendable, Equatable {
                 }
             ),
             ("unique_key", uniqueKey.map(JSONValue.string)), ("concurrency_key", concurrencyKey.map(JSONValue.string)),
+            ("timeout_ms", timeout.map { .int($0.wholeMilliseconds) }), ("traceparent", traceparent.map(JSONValue.string)),
+            ("tracestate", tracestate.map(JSONValue.string)),
         ]
     }
 }

@@ -179,6 +179,8 @@ enum FuzzInput {
             failed.lastError = failure.error
             let answer = roundTrip(.job(failed), id: request.id)
             check(answer["job"]?["last_error"] == object["error"] ?? .null, "the error was not echoed as sent")
+        case .snooze(let snooze):
+            roundTrip(.failure(ProtocolError(.invalidState, "not running", job: JobReference(id: snooze.fence.job, version: snooze.fence.version, state: .pending))), id: request.id)
         case .cancel(let fence), .retry(let fence):
             roundTrip(
                 .failure(ProtocolError(.staleVersion, "stale", job: JobReference(id: fence.job, version: fence.version, state: .running))),
@@ -243,7 +245,9 @@ enum FuzzInput {
             return isName(job.queue) && priorities.contains(job.priority) && (1...limits.maxAttempts).contains(job.maxAttempts)
                 && (0...limits.maxDelayMs).contains(job.backoffInitialMs)
                 && (job.backoffInitialMs...limits.maxDelayMs).contains(job.backoffMaxMs) && isShort(job.uniqueKey) && runAt
-                && job.concurrencyKey.map(isName) ?? true
+                && job.concurrencyKey.map(isName) ?? true && job.timeoutMs.map { (1...limits.maxTimeoutMs).contains($0) } ?? true
+                && job.traceparent.map(TraceContext.isValidTraceparent) ?? true
+                && job.tracestate.map(TraceContext.isValidTracestate) ?? true
         }
         switch operation {
         case .hello(let client): return isShort(client)
@@ -261,6 +265,7 @@ enum FuzzInput {
         case .fail(let failure):
             return isFence(failure.fence) && failure.retryInMs.map { (0...limits.maxDelayMs).contains($0) } ?? true
         case .cancel(let fence), .retry(let fence): return isFence(fence)
+        case .snooze(let snooze): return isFence(snooze.fence) && (0...limits.maxDelayMs).contains(snooze.delayMs)
         case .get(let get): return get.job >= 1
         case .list(let list):
             return list.queue.map(isName) ?? true && (1...limits.maxListLimit).contains(list.limit) && (list.after ?? 0) >= 0
@@ -298,7 +303,8 @@ enum FuzzInput {
             id: 1, queue: enqueue.queue, state: .pending, version: 1, priority: enqueue.priority, payload: enqueue.payload,
             attempt: 0, maxAttempts: enqueue.maxAttempts, runAt: enqueue.runAt.resolve(now: now), createdAt: now,
             updatedAt: now, leaseExpiresAt: nil, worker: nil, progress: nil, result: nil, lastError: nil,
-            uniqueKey: enqueue.uniqueKey, concurrencyKey: enqueue.concurrencyKey)
+            uniqueKey: enqueue.uniqueKey, concurrencyKey: enqueue.concurrencyKey, timeoutMs: enqueue.timeoutMs,
+            traceparent: enqueue.traceparent, tracestate: enqueue.tracestate)
     }
 
     static func checkEchoedJob(_ echoed: JSONValue?, _ enqueue: EnqueueRequest, sent: JSONObject) {

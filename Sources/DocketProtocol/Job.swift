@@ -42,12 +42,16 @@ public struct Job: Sendable, Equatable {
     public var lastError: RawJSON?
     public var uniqueKey: String?
     public var concurrencyKey: String?
+    public var timeoutMs: Int64?
+    public var traceparent: String?
+    public var tracestate: String?
 
     public init(
         id: Int64, queue: String, state: JobState, version: Int64, priority: Int64, payload: RawJSON,
         attempt: Int64, maxAttempts: Int64, runAt: Int64, createdAt: Int64, updatedAt: Int64,
         leaseExpiresAt: Int64?, worker: String?, progress: RawJSON?, result: RawJSON?, lastError: RawJSON?,
-        uniqueKey: String?, concurrencyKey: String? = nil
+        uniqueKey: String?, concurrencyKey: String? = nil, timeoutMs: Int64? = nil, traceparent: String? = nil,
+        tracestate: String? = nil
     ) {
         self.id = id
         self.queue = queue
@@ -67,6 +71,9 @@ public struct Job: Sendable, Equatable {
         self.lastError = lastError
         self.uniqueKey = uniqueKey
         self.concurrencyKey = concurrencyKey
+        self.timeoutMs = timeoutMs
+        self.traceparent = traceparent
+        self.tracestate = tracestate
     }
 
     /// The short form carried in `stale_version` and `invalid_state` errors.
@@ -92,7 +99,8 @@ public struct JobEvent: Sendable, Equatable {
         case enqueued, claimed, progress, completed, failed
         case retryScheduled = "retry_scheduled"
         case leaseExpired = "lease_expired"
-        case cancelled, retried
+        case cancelled, retried, snoozed
+        case timedOut = "timed_out"
     }
 
     /// Global, increasing across all jobs.

@@ -23,8 +23,11 @@ public struct JobFields: OptionSet, Sendable, Hashable {
     public static let lastError = JobFields(rawValue: 1 << 13)
     public static let uniqueKey = JobFields(rawValue: 1 << 14)
     public static let concurrencyKey = JobFields(rawValue: 1 << 15)
+    public static let timeoutMs = JobFields(rawValue: 1 << 16)
+    public static let traceparent = JobFields(rawValue: 1 << 17)
+    public static let tracestate = JobFields(rawValue: 1 << 18)
 
-    public static let all = JobFields(rawValue: (1 << 16) - 1)
+    public static let all = JobFields(rawValue: (1 << 19) - 1)
 
     /// Every job member's wire name with its flag, in the order a job is written.
     public static let members: [(name: String, field: JobFields)] = [
@@ -32,7 +35,8 @@ public struct JobFields: OptionSet, Sendable, Hashable {
         ("attempt", .attempt), ("max_attempts", .maxAttempts), ("run_at", .runAt), ("created_at", .createdAt),
         ("updated_at", .updatedAt), ("lease_expires_at", .leaseExpiresAt), ("worker", .worker), ("progress", .progress),
         ("result", .result), ("last_error", .lastError), ("unique_key", .uniqueKey),
-        ("concurrency_key", .concurrencyKey),
+        ("concurrency_key", .concurrencyKey), ("timeout_ms", .timeoutMs), ("traceparent", .traceparent),
+        ("tracestate", .tracestate),
     ]
 
     /// The fields named; nil names one that is not a job member.

@@ -26,6 +26,7 @@ public enum Op: Sendable, Equatable {
     case fail(FailRequest)
     case cancel(JobVersion)
     case retry(JobVersion)
+    case snooze(SnoozeRequest)
     case get(GetRequest)
     case list(ListRequest)
     case stats
@@ -53,6 +54,7 @@ public enum Op: Sendable, Equatable {
         case .fail: return "fail"
         case .cancel: return "cancel"
         case .retry: return "retry"
+        case .snooze: return "snooze"
         case .get: return "get"
         case .list: return "list"
         case .stats: return "stats"
@@ -80,7 +82,7 @@ public enum Op: Sendable, Equatable {
     /// Whether the op's answer carries jobs, and so may be trimmed with `fields`.
     public var answersWithJobs: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .get, .list: return true
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .get, .list: return true
         default: return false
         }
     }
@@ -88,8 +90,8 @@ public enum Op: Sendable, Equatable {
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete,
-            .queuePut, .purge:
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .schedulePut,
+            .scheduleDelete, .queuePut, .purge:
             return true
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
             return false
@@ -134,11 +136,17 @@ public struct EnqueueRequest: Sendable, Equatable {
     public var uniqueKey: String?
     /// Jobs sharing one key count together against the queue's `max_running_per_key`.
     public var concurrencyKey: String?
+    /// The longest one attempt may run, from its claim, whatever progress it reports.
+    public var timeoutMs: Int64?
+    /// W3C Trace Context, carried from the enqueuer to the worker.
+    public var traceparent: String?
+    public var tracestate: String?
 
     public init(
         queue: String, payload: RawJSON = .null, priority: Int64 = 0, runAt: RunAt = .now,
         maxAttempts: Int64 = Defaults.maxAttempts, backoffInitialMs: Int64 = Defaults.backoffInitialMs,
-        backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil, concurrencyKey: String? = nil
+        backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil, concurrencyKey: String? = nil,
+        timeoutMs: Int64? = nil, traceparent: String? = nil, tracestate: String? = nil
     ) {
         self.queue = queue
         self.payload = payload
@@ -149,6 +157,9 @@ public struct EnqueueRequest: Sendable, Equatable {
         self.backoffMaxMs = backoffMaxMs
         self.uniqueKey = uniqueKey
         self.concurrencyKey = concurrencyKey
+        self.timeoutMs = timeoutMs
+        self.traceparent = traceparent
+        self.tracestate = tracestate
     }
 }
 
@@ -189,6 +200,17 @@ public struct CompleteRequest: Sendable, Equatable {
     public init(fence: JobVersion, result: RawJSON = .null) {
         self.fence = fence
         self.result = result
+    }
+}
+
+/// `snooze`: a running job back to pending after `delayMs`, the attempt not counted.
+public struct SnoozeRequest: Sendable, Equatable {
+    public var fence: JobVersion
+    public var delayMs: Int64
+
+    public init(fence: JobVersion, delayMs: Int64) {
+        self.fence = fence
+        self.delayMs = delayMs
     }
 }
 

@@ -73,6 +73,10 @@ public struct RequestDecoder: Sendable {
             return .cancel(try f.fence())
         case "retry":
             return .retry(try f.fence())
+        case "snooze":
+            let fence = try f.fence()
+            guard f.object["delay_ms"] != nil else { throw .badRequest("field 'delay_ms' is missing: how long to snooze, in ms") }
+            return .snooze(SnoozeRequest(fence: fence, delayMs: try f.int("delay_ms", in: 0...limits.maxDelayMs)))
         case "get":
             return .get(GetRequest(job: try f.jobID(), events: try f.optionalBool("events") ?? false))
         case "list":
@@ -171,7 +175,10 @@ public struct RequestDecoder: Sendable {
             maxAttempts: try f.optionalInt("max_attempts", in: 1...limits.maxAttempts) ?? Defaults.maxAttempts,
             backoffInitialMs: initial, backoffMaxMs: maximum,
             uniqueKey: try f.optionalString("unique_key", maxBytes: limits.maxNameBytes),
-            concurrencyKey: try f.optionalName("concurrency_key"))
+            concurrencyKey: try f.optionalName("concurrency_key"),
+            timeoutMs: try f.optionalInt("timeout_ms", in: 1...limits.maxTimeoutMs),
+            traceparent: try f.traceContext("traceparent", TraceContext.isValidTraceparent),
+            tracestate: try f.traceContext("tracestate", TraceContext.isValidTracestate))
     }
 
     func decodeSchedulePut(_ f: Fields) throws(ProtocolError) -> SchedulePutRequest {

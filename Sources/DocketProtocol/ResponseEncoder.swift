@@ -291,6 +291,18 @@ public enum ResponseEncoder {
             w.key("concurrency_key")
             if let key = job.concurrencyKey { w.string(key) } else { w.null() }
         }
+        if fields.contains(.timeoutMs) {
+            w.key("timeout_ms")
+            if let timeout = job.timeoutMs { w.int(timeout) } else { w.null() }
+        }
+        if fields.contains(.traceparent) {
+            w.key("traceparent")
+            if let traceparent = job.traceparent { w.string(traceparent) } else { w.null() }
+        }
+        if fields.contains(.tracestate) {
+            w.key("tracestate")
+            if let tracestate = job.tracestate { w.string(tracestate) } else { w.null() }
+        }
         w.endObject()
     }
 

@@ -30,7 +30,7 @@ extension Coordinator {
         let context = ChangeContext(now: now)
         var queues = try store.promoteDueJobs(context)
         queues.formUnion(try store.fireDueSchedules(context))
-        let expired = try store.expireLeases(context)
+        let expired = try store.expireLeases(context) + store.timeOutAttempts(jitter: jitter, context)
         queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)))
         try pruneExpired(now: now)
         return queues

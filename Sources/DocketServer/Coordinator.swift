@@ -219,6 +219,8 @@ public final class Coordinator {
         func note(_ job: Job) {
             if job.state == .pending, job.runAt > now { note(job.runAt) }
             note(job.leaseExpiresAt)
+            // A claim's updated_at is its start; a later change's is later, which notes nothing.
+            if job.state == .running, let timeout = job.timeoutMs { note(job.updatedAt + timeout) }
             if let period = retention.periods.first(where: { $0.state == job.state })?.milliseconds { note(job.updatedAt + period) }
         }
         switch reply {
@@ -279,6 +281,9 @@ public final class Coordinator {
         case .retry(let fence):
             let job = try store.retry(fence, context)
             return (.job(job), [job.queue])
+        case .snooze(let request):
+            let job = try store.snooze(request, context)
+            return (.job(job), eligibleQueues([job], context.now).union(freedQueues([job])))
         case .schedulePut(let request):
             return (.schedule(try store.putSchedule(request, context)), [])
         case .scheduleDelete(let request):

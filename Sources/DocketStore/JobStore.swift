@@ -43,6 +43,11 @@ public protocol JobStore: JobReader {
     func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job
     func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
     func retry(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
+    /// A running job back to `pending` after the delay, its attempt not counted.
+    func snooze(_ request: SnoozeRequest, _ context: ChangeContext) throws(StoreError) -> Job
+    /// Ends the attempts that ran past their `timeout_ms` as a `fail` with `{"code":
+    /// "timeout"}` would (each with a `timed_out` event); `jitter` gives each backoff's.
+    func timeOutAttempts(jitter: () -> Double, _ context: ChangeContext) throws(StoreError) -> [Job]
     /// Puts a job claimed at `fence` back to `pending` because its claimant vanished before it
     /// learnt of the claim; the attempt does not count.
     func release(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job

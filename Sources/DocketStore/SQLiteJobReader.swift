@@ -13,7 +13,7 @@ public class SQLiteJobReader: JobReader {
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
         lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
-        concurrency_key
+        concurrency_key, timeout_ms, traceparent, tracestate
         """
 
     public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -180,7 +180,8 @@ struct StoredJob {
             createdAt: s.int(9), updatedAt: s.int(10), leaseExpiresAt: s.optionalInt(11), worker: s.optionalText(12),
             progress: s.optionalText(13).map(RawJSON.init(trusted:)), result: s.optionalText(14).map(RawJSON.init(trusted:)),
             lastError: s.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: s.optionalText(16),
-            concurrencyKey: s.optionalText(20))
+            concurrencyKey: s.optionalText(20), timeoutMs: s.optionalInt(21), traceparent: s.optionalText(22),
+            tracestate: s.optionalText(23))
         leaseMs = s.optionalInt(17)
         backoffInitialMs = s.int(18)
         backoffMaxMs = s.int(19)

@@ -94,7 +94,7 @@ extension SQLiteJobStore: LimitedClaimSteps {
         let update = try db.prepare(
             """
             UPDATE jobs SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = ?2,
-                            lease_expires_at = ?3 + ?2, worker = ?4, updated_at = ?3
+                            lease_expires_at = ?3 + ?2, worker = ?4, updated_at = ?3, attempt_deadline = ?3 + timeout_ms
             WHERE id = ?1 AND state = 'pending'
             """)
         update.bind(1, candidate.id)

@@ -203,8 +203,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         let insert = try db.prepare(
             """
             INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                              backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key)
-            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)
+                              backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key, timeout_ms,
+                              traceparent, tracestate)
+            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14)
             """)
         insert.bind(1, request.queue)
         insert.bind(2, runAt > context.now ? "scheduled" : "pending")
@@ -217,6 +218,9 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         insert.bind(9, context.now)
         insert.bind(10, request.uniqueKey)
         insert.bind(11, request.concurrencyKey)
+        insert.bind(12, request.timeoutMs)
+        insert.bind(13, request.traceparent)
+        insert.bind(14, request.tracestate)
         try insert.run()
         guard let job = try storedJob(db.lastInsertRowID) else { throw .storage("enqueue into \(request.queue) inserted no row") }
         try record(.enqueued, job.job, context, data: nil)
@@ -252,6 +256,11 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     }
 
     public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
+        try fail(request, jitter: jitter, context, recordedAs: nil)
+    }
+
+    /// `fail`, its event of type `kind` when given (a timeout's), else as a fail's.
+    func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext, recordedAs kind: JobEvent.Kind?) throws(StoreError) -> Job {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
         let (willRetry, delay) = stored.failure(request, jitter: jitter)
         let runAt = context.now + delay
@@ -274,7 +283,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
                 statement.bind(4, errorText)
             }
         }
-        try record(willRetry ? .retryScheduled : .failed, job, context, data: request.error.isNull ? nil : request.error)
+        try record(kind ?? (willRetry ? .retryScheduled : .failed), job, context, data: request.error.isNull ? nil : request.error)
         return job
     }
 
@@ -350,8 +359,10 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     public func nextDeadline() throws(StoreError) -> Int64? {
         let delayed = try db.scalar("SELECT min(run_at) FROM jobs WHERE state = 'scheduled'")
         let lease = try db.scalar("SELECT min(lease_expires_at) FROM jobs WHERE state = 'running'")
+        let attempt = try db.scalar(
+            "SELECT min(attempt_deadline) FROM jobs WHERE state = 'running' AND attempt_deadline IS NOT NULL")
         let slot = try db.scalar("SELECT min(next_run_at) FROM schedules WHERE paused = 0")
-        return [delayed, lease, slot].compactMap { $0 }.min()
+        return [delayed, lease, attempt, slot].compactMap { $0 }.min()
     }
 
     // MARK: Retention
@@ -492,7 +503,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     /// Applies one guarded UPDATE: it matches only the fenced id, version and allowed states,
     /// bumps the version by exactly 1, and when it matches nothing the reason is read back.
     /// ?1, ?2 and ?3 are the id, version and time; `set` may use ?4 onwards, bound by `bind`.
-    private func guarded(
+    func guarded(
         _ fence: JobVersion, operation: String, from states: [String], set: String, context: ChangeContext,
         bind: (Statement) -> Void = { _ in }
     ) throws(StoreError) -> Job {

@@ -14,7 +14,7 @@ public class PostgresJobReader: JobReader {
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
         lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
-        concurrency_key
+        concurrency_key, timeout_ms, traceparent, tracestate
         """
     static let jobColumnCount = jobColumns.split(separator: ",").count
     static let eventColumns = "seq, at, job, queue, type, version, state, data, peer"
@@ -69,7 +69,8 @@ public class PostgresJobReader: JobReader {
                 createdAt: r.int(9), updatedAt: r.int(10), leaseExpiresAt: r.optionalInt(11), worker: r.optionalText(12),
                 progress: r.optionalText(13).map(RawJSON.init(trusted:)), result: r.optionalText(14).map(RawJSON.init(trusted:)),
                 lastError: r.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: r.optionalText(16),
-                concurrencyKey: r.optionalText(20)),
+                concurrencyKey: r.optionalText(20), timeoutMs: r.optionalInt(21), traceparent: r.optionalText(22),
+                tracestate: r.optionalText(23)),
             storedState: storedState, leaseMs: r.optionalInt(17), backoffInitialMs: r.int(18), backoffMaxMs: r.int(19))
     }
 

@@ -13,7 +13,7 @@ extension PostgresJobStore {
     static let maintenanceRetryMs: Int64 = 200
 
     /// Takes the maintenance lock for the rest of this transaction, if no other daemon has it.
-    private func maintains() throws(StoreError) -> Bool {
+    func maintains() throws(StoreError) -> Bool {
         if let holdsMaintenance { return holdsMaintenance }
         let taken = try session.first("SELECT pg_try_advisory_xact_lock(\(PostgresSchema.Lock.maintenance.arguments))")?.bool(0) ?? false
         holdsMaintenance = taken
@@ -71,9 +71,10 @@ extension PostgresJobStore {
             """
             SELECT (SELECT min(run_at) FROM docket_jobs WHERE state = 'scheduled'),
                    (SELECT min(lease_expires_at) FROM docket_jobs WHERE state = 'running'),
-                   (SELECT min(next_run_at) FROM docket_schedules WHERE NOT paused)
+                   (SELECT min(next_run_at) FROM docket_schedules WHERE NOT paused),
+                   (SELECT min(attempt_deadline) FROM docket_jobs WHERE state = 'running' AND attempt_deadline IS NOT NULL)
             """)
-        guard let row, let earliest = [row.optionalInt(0), row.optionalInt(1), row.optionalInt(2)].compactMap({ $0 }).min() else {
+        guard let row, let earliest = (0..<4).compactMap({ row.optionalInt($0) }).min() else {
             return nil
         }
         // Another daemon is doing the due work now; looking again at once would spin.

@@ -116,7 +116,8 @@ extension PostgresJobStore: LimitedClaimSteps {
         let row = try session.first(
             """
             UPDATE docket_jobs SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $2::int8,
-                                   lease_expires_at = $3::int8 + $2::int8, worker = $4::text, updated_at = $3::int8
+                                   lease_expires_at = $3::int8 + $2::int8, worker = $4::text, updated_at = $3::int8,
+                                   attempt_deadline = $3::int8 + timeout_ms
             WHERE id = $1 AND state = 'pending'
             RETURNING \(Self.jobColumns)
             """, [.int(candidate.id), .int(request.leaseMs), .int(context.now), .optionalText(worker)])

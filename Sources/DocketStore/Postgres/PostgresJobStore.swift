@@ -192,13 +192,14 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             let rows = try session.run(
                 """
                 INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                         backoff_max_ms, run_at, created_at, updated_at, concurrency_key)
+                                         backoff_max_ms, run_at, created_at, updated_at, concurrency_key, timeout_ms,
+                                         traceparent, tracestate)
                 SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9,
-                       nullif(concurrency_key, '')
+                       nullif(concurrency_key, ''), nullif(timeout_ms, 0), nullif(traceparent, ''), nullif(tracestate, '')
                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
-                            $10::text[])
+                            $10::text[], $11::int8[], $12::text[], $13::text[])
                      WITH ORDINALITY AS v(queue, state, priority, payload, max_attempts, backoff_initial_ms, backoff_max_ms,
-                                          run_at, concurrency_key, n)
+                                          run_at, concurrency_key, timeout_ms, traceparent, tracestate, n)
                 ORDER BY n
                 RETURNING \(Self.jobColumns)
                 """,
@@ -207,8 +208,9 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                     .intArray(keyless.map(\.priority)), .textArray(keyless.map(\.payload.text)),
                     .intArray(keyless.map(\.maxAttempts)), .intArray(keyless.map(\.backoffInitialMs)),
                     .intArray(keyless.map(\.backoffMaxMs)), .intArray(runAts), .int(context.now),
-                    // '' for none: a key has at least one byte, and a text[] bind takes no NULLs.
-                    .textArray(keyless.map { $0.concurrencyKey ?? "" }),
+                    // '' and 0 for none (never valid values): array binds take no NULLs.
+                    .textArray(keyless.map { $0.concurrencyKey ?? "" }), .intArray(keyless.map { $0.timeoutMs ?? 0 }),
+                    .textArray(keyless.map { $0.traceparent ?? "" }), .textArray(keyless.map { $0.tracestate ?? "" }),
                 ])
             // Ids were handed out in the order of the rows; the answer's order is not promised.
             let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
@@ -233,8 +235,9 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     private static let insertStatement = """
         INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                 backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key)
-        VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10, $11)
+                                 backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key, timeout_ms,
+                                 traceparent, tracestate)
+        VALUES ($1, $2, 1, $3, $4, 0, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)
         ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
         RETURNING \(jobColumns)
         """
@@ -245,6 +248,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             .text(request.queue), .text(runAt > context.now ? "scheduled" : "pending"), .int(request.priority),
             .text(request.payload.text), .int(request.maxAttempts), .int(request.backoffInitialMs), .int(request.backoffMaxMs),
             .int(runAt), .int(context.now), .optionalText(request.uniqueKey), .optionalText(request.concurrencyKey),
+            .optionalInt(request.timeoutMs), .optionalText(request.traceparent), .optionalText(request.tracestate),
         ]
     }
 
@@ -274,7 +278,8 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
             ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
         UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
-                                 lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8
+                                 lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8,
+                                 attempt_deadline = $2::int8 + j.timeout_ms
         FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
         RETURNING \(claimedColumns)
         """
@@ -312,6 +317,11 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     }
 
     public func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job {
+        try fail(request, jitter: jitter, context, recordedAs: nil)
+    }
+
+    /// `fail`, its event of type `kind` when given (a timeout's), else as a fail's.
+    func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext, recordedAs kind: JobEvent.Kind?) throws(StoreError) -> Job {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
         let (willRetry, delay) = stored.failure(request, jitter: jitter)
         let errorText: PostgresValue = .optionalText(request.error.isNull ? nil : request.error.text)
@@ -324,7 +334,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             : try guarded(
                 request.fence, operation: "fail", from: ["running"],
                 set: "state = 'failed', last_error = $4, lease_expires_at = NULL", [errorText], context)
-        record(willRetry ? .retryScheduled : .failed, job, context, data: request.error.isNull ? nil : request.error)
+        record(kind ?? (willRetry ? .retryScheduled : .failed), job, context, data: request.error.isNull ? nil : request.error)
         return job
     }
 

@@ -131,6 +131,16 @@ enum PostgresSchema {
         ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
         CREATE INDEX docket_queue_claims_recent ON docket_queue_claims (queue, at);
         """,
+        // 3: attempt timeouts and trace context; attempt_deadline is the running attempt's
+        // end, indexed for the deadline timer like lease_expires_at.
+        """
+        ALTER TABLE docket_jobs ADD COLUMN timeout_ms bigint CHECK (timeout_ms >= 1);
+        ALTER TABLE docket_jobs ADD COLUMN traceparent text;
+        ALTER TABLE docket_jobs ADD COLUMN tracestate text;
+        ALTER TABLE docket_jobs ADD COLUMN attempt_deadline bigint;
+        CREATE INDEX docket_jobs_attempt_deadlines ON docket_jobs (attempt_deadline)
+            WHERE state = 'running' AND attempt_deadline IS NOT NULL;
+        """,
     ]
 
     /// Brings the database to the latest version; refuses one made by a newer Docket.

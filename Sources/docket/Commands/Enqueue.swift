@@ -2,6 +2,10 @@ import ArgumentParser
 import DocketClient
 import DocketProtocol
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Enqueue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add a job to a queue.",
@@ -33,6 +37,14 @@ struct Enqueue: AsyncParsableCommand {
     var uniqueKey: String?
     @Option(help: "Jobs sharing a key count together against the queue's --max-running-per-key (docket queue set).")
     var concurrencyKey: String?
+    @Option(help: "End an attempt that runs longer than this (30s, 10m, ...), even while it reports progress.")
+    var timeout: DurationArgument?
+    @Option(help: "W3C trace context for the worker (default: $TRACEPARENT).") var traceparent = Self.environment("TRACEPARENT")
+    @Option(help: "W3C trace state for the worker (default: $TRACESTATE).") var tracestate = Self.environment("TRACESTATE")
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     func validate() throws {
         if delay != nil, at != nil { throw ValidationError("give --delay or --at, not both") }
@@ -45,16 +57,15 @@ struct Enqueue: AsyncParsableCommand {
         let template = NewJob(
             queue: queue, priority: priority, runAt: at.flatMap(Timestamp.parse), delay: delay?.duration,
             maxAttempts: maxAttempts, backoff: backoff.map { Backoff(initial: $0.duration, max: backoffMax?.duration) },
-            uniqueKey: uniqueKey, concurrencyKey: concurrencyKey)
+            uniqueKey: uniqueKey, concurrencyKey: concurrencyKey, timeout: timeout?.duration, traceparent: traceparent,
+            tracestate: tracestate)
         if lines {
             try await enqueueLines(template)
             return
         }
         var job = template
         job.payload = try JSONInput.read(argument: payload, file: file, what: "payload") ?? .null
-        let result = try await docket.client().enqueue(
-            queue: job.queue, payload: job.payload, priority: job.priority, runAt: job.runAt, delay: job.delay,
-            maxAttempts: job.maxAttempts, backoff: job.backoff, uniqueKey: job.uniqueKey, concurrencyKey: job.concurrencyKey)
+        let result = try await docket.client().enqueue(job)
         if output.json {
             Console.json(result.job.json)
         } else if result.created {

@@ -61,3 +61,19 @@ struct Retry: OperatorCommand {
         try await client.retry(job: job, version: version)
     }
 }
+
+struct Snooze: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put a running job back to pending for a while, without using up an attempt.",
+        discussion: "For the job's worker, which knows the version: docket snooze $DOCKET_JOB_ID --version $DOCKET_JOB_VERSION 30s")
+
+    @ParentCommand var docket: Docket
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The job's id.") var job: Int64
+    @Option(help: "The job's version, as the worker holds it.") var version: Int64
+    @Argument(help: "How long until it may be claimed again (30s, 5m, ...).") var delay: DurationArgument
+
+    func run() async throws {
+        output.report(try await docket.client().snooze(job: job, version: version, delay: delay.duration))
+    }
+}

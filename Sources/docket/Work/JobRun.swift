@@ -153,6 +153,13 @@ struct JobRun {
             } catch {
                 log("finished \(took), but the result was not recorded: \(error)")
             }
+        case .exited(let status) where status == settings.snoozeExit:
+            do {
+                let snoozed = try await reports.snooze(job: job.id, version: version, delay: settings.snoozeDelay)
+                log("snoozed \(took) (exit status \(status)): it runs again after \(settings.snoozeDelay), version \(snoozed.version)")
+            } catch {
+                log("exited \(status) to snooze \(took), but the snooze was not recorded: \(error)")
+            }
         case .exited(let status):
             await finish(fail: failure(status: status, signal: nil, outcome), version: version, what: "failed with exit status \(status) \(took)")
         case .signalled(let signal):

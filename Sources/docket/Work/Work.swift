@@ -18,7 +18,8 @@ struct Work: AsyncParsableCommand {
             What the command gets:
               stdin   the payload: a string as it is, any other value as JSON
               env     DOCKET_JOB_ID, DOCKET_JOB_VERSION, DOCKET_JOB_ATTEMPT,
-                      DOCKET_QUEUE, DOCKET_SOCKET
+                      DOCKET_QUEUE, DOCKET_SOCKET, and the job's TRACEPARENT
+                      and TRACESTATE when it has them
               fd 3    for progress: each line written to it is reported as the
                       job's progress (JSON if it parses, else a string):
                       echo '{"pct":50}' >&3
@@ -28,6 +29,10 @@ struct Work: AsyncParsableCommand {
                           else a string)
               exit N      failed with {"exit_status": N, "stderr_tail": the last
                           4 KiB of stderr}; retried while attempts remain
+              exit S      with --snooze-exit S: snoozed for --snooze-delay, the
+                          attempt not counted
+              timed out   (the job's timeout_ms passed) the command gets SIGTERM,
+                          then SIGKILL after --grace; the daemon fails the attempt
               cancelled   (docket cancel, or the lease lost) the command gets
                           SIGTERM, then SIGKILL after --grace; nothing is reported
 
@@ -46,6 +51,9 @@ struct Work: AsyncParsableCommand {
     var grace = DurationArgument(milliseconds: 10_000, "10s")
     @Option(help: "Name recorded as the jobs' worker (default: pid@uid).") var worker: String?
     @Option(help: "Exit after this many jobs.") var maxJobs: Int?
+    @Option(help: "An exit status that snoozes the job (back to pending, the attempt not counted) instead of failing it.")
+    var snoozeExit: Int32?
+    @Option(help: "How long --snooze-exit snoozes the job.") var snoozeDelay = DurationArgument(milliseconds: 30_000, "30s")
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.") var command: [String] = []
 
     func validate() throws {
@@ -53,12 +61,15 @@ struct Work: AsyncParsableCommand {
         if command.isEmpty { throw ValidationError("give the command to run after --: docket work --queue \(queues.first ?? "Q") -- CMD ARGS...") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if lease.duration < .milliseconds(3) { throw ValidationError("--lease must be at least 3ms") }
+        if let snoozeExit, !(1...255).contains(snoozeExit) { throw ValidationError("--snooze-exit must be an exit status from 1 to 255") }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a command that stops reading its stdin must not kill docket
         let shutdown = Shutdown()
-        let settings = WorkSettings(command: command, lease: lease.duration, grace: grace.duration, socketPath: docket.socketPath)
+        let settings = WorkSettings(
+            command: command, lease: lease.duration, grace: grace.duration, socketPath: docket.socketPath, snoozeExit: snoozeExit,
+            snoozeDelay: snoozeDelay.duration)
         let reports = docket.client(reconnect: .standard)
         try await reports.ping()  // no daemon: say so now, not at the first claim
         let tickets = Tickets(maxJobs ?? Int.max)
