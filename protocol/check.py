@@ -48,13 +48,15 @@ README = os.path.join(HERE, "README.md")
 VECTORS = os.path.join(HERE, "vectors.jsonl")
 
 OPS = ["hello", "ping", "enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats",
-       "watch", "schedule_put", "schedule_get", "schedule_delete", "schedule_list", "purge", "backup"]
+       "watch", "schedule_put", "schedule_get", "schedule_delete", "schedule_list", "purge", "backup", "queue_put",
+       "queue_get", "queue_list"]
 CODES = ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
          "shutting_down", "internal", "watch_overflow", "unavailable", "in_doubt"]
 # Codes that close the connection: no vector may cause them.
 CLOSING = ["too_large", "watch_overflow"]
 # Ops that change nothing, so no event can follow them: allowed after a successful watch vector.
-READ_ONLY_OPS = ["hello", "ping", "get", "list", "stats", "watch", "schedule_get", "schedule_list"]
+READ_ONLY_OPS = ["hello", "ping", "get", "list", "stats", "watch", "schedule_get", "schedule_list", "queue_get",
+                 "queue_list"]
 
 # bad_request vectors whose rule JSON Schema cannot express, so the schema accepts them:
 # the daemon checks these and the README states them.
@@ -97,6 +99,8 @@ SCHEMA_CANNOT_TELL = {
         "comparing two members is beyond JSON Schema",
     "purge: a before on a day that does not exist":
         "the pattern checks the shape of a time, not the calendar",
+    "queues: a 256-byte concurrency_key of 2-byte characters (128 characters)":
+        "limits are in bytes of UTF-8; maxLength counts characters",
 }
 
 
@@ -199,7 +203,7 @@ def main():
     for op in OPS:
         c.ok(f"{op}.request.json" in schemas, f"schemas/{op}.request.json is missing")
         c.ok(f"{op}.response.json" in schemas, f"schemas/{op}.response.json is missing")
-    for shared in ["defs.json", "job.json", "event.json", "event-line.json", "schedule.json", "error.json",
+    for shared in ["defs.json", "job.json", "event.json", "event-line.json", "schedule.json", "queue.json", "error.json",
                    "error-response.json"]:
         c.ok(shared in schemas, f"schemas/{shared} is missing")
 

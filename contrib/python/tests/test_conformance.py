@@ -17,8 +17,9 @@ from docket_client.errors import error_from_answer
 
 SCHEMAS = REPO / "protocol" / "schemas"
 
-#: The ops of the contract's second round, which may not have schemas yet.
-SECOND_ROUND = {"snooze", "log", "queue_put", "queue_get", "queue_list", "metrics"}
+#: The ops of the contract's second round that have no schemas yet (queue_put, queue_get
+#: and queue_list have theirs now, so the schemas name them).
+SECOND_ROUND = {"snooze", "log", "metrics"}
 
 
 def schema_ops() -> set:
@@ -26,7 +27,7 @@ def schema_ops() -> set:
 
 
 def test_the_schemas_name_ops() -> None:
-    assert {"enqueue", "claim", "watch"} <= schema_ops()
+    assert {"enqueue", "claim", "watch", "queue_put", "queue_get", "queue_list"} <= schema_ops()
 
 
 @pytest.mark.parametrize("cls", [Client, AsyncClient])

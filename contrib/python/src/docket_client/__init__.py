@@ -38,7 +38,7 @@ from .errors import (
 )
 from .paths import default_socket_path
 from .reconnect import ReconnectPolicy
-from .records import FINAL_STATES, Event, Job, Page, QueueInfo, Record, Schedule
+from .records import FINAL_STATES, Event, Job, Page, Queue, QueueInfo, Record, Schedule
 from .worker import Worker, WorkerReport
 
 __version__ = "0.1.0"
@@ -69,6 +69,7 @@ __all__ = [
     "JobLike",
     "NotFound",
     "Page",
+    "Queue",
     "QueueInfo",
     "ReconnectPolicy",
     "Record",

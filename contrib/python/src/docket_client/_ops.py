@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from ._wire import UNSET, JobLike, Unset, job_id, job_ref, time_text
 from .errors import InvalidResponse
-from .records import Event, Job, Page, QueueInfo, Schedule
+from .records import Event, Job, Page, Queue, Schedule
 
 T = TypeVar("T")
 
@@ -33,6 +33,8 @@ READS = frozenset(
 
 Time = Union[str, datetime]
 FieldNames = Optional[Sequence[str]]
+#: A queue's rate limit: ``{"max": n, "per_ms": ms}``, or the pair ``(max, per_ms)``.
+Rate = Union[Mapping[str, int], Tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,8 @@ def _fields(fields: FieldNames) -> Optional[List[str]]:
     return list(fields)
 
 
-def _version(value: Union[int, Schedule, QueueInfo], op: str) -> int:
-    if isinstance(value, (Schedule, QueueInfo)):
+def _version(value: Union[int, Schedule, Queue], op: str) -> int:
+    if isinstance(value, (Schedule, Queue)):
         return int(value.raw["version"])
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -189,7 +191,11 @@ def claim(
     wait_ms: Optional[int],
     worker: Optional[str],
     fields: FieldNames,
+    retry_after: Optional[Callable[[Optional[int]], None]] = None,
 ) -> Call[Optional[Job]]:
+    """``retry_after``, when given, is told the answer's ``retry_after_ms`` (``None``
+    when the answer has none): a claim that did not wait and found the queue's rate
+    window full says when to come back."""
     if isinstance(queue_or_queues, str):
         scope: Dict[str, Any] = {"queue": queue_or_queues}
     else:
@@ -201,6 +207,9 @@ def claim(
 
     def read(answer: Dict[str, Any]) -> Optional[Job]:
         job = _member(answer, "job", "claim")
+        if retry_after is not None:
+            hint = answer.get("retry_after_ms") if job is None else None
+            retry_after(hint if isinstance(hint, int) and not isinstance(hint, bool) else None)
         return None if job is None else Job(job)
 
     return Call(message, read)
@@ -371,39 +380,60 @@ def backup(path: str) -> Call[Dict[str, Any]]:
 # -- queues -------------------------------------------------------------------------
 
 
+def _rate(value: Union[Rate, None]) -> Optional[Dict[str, int]]:
+    """The wire form of a rate: ``None`` (no limit) stays ``None``; a pair
+    ``(max, per_ms)`` becomes ``{"max": max, "per_ms": per_ms}``; a mapping is sent as
+    given (the daemon checks it and names a missing or bad member)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return {"max": value[0], "per_ms": value[1]}
+    raise TypeError(
+        'queue_put() takes rate as {"max": n, "per_ms": ms}, a pair (max, per_ms), or None '
+        "to lift the limit, not %r" % (value,)
+    )
+
+
 def queue_put(
     queue: str,
-    version: Union[int, QueueInfo],
+    version: Union[int, Queue],
     paused: Union[bool, Unset],
     max_running: Union[int, None, Unset],
     max_running_per_key: Union[int, None, Unset],
-    rate: Union[Mapping[str, int], None, Unset],
-) -> Call[QueueInfo]:
+    rate: Union[Rate, None, Unset],
+) -> Call[Queue]:
     message = request("queue_put", {"queue": queue, "version": _version(version, "queue_put")})
-    # Here null is meaningful (no limit) and a member left out keeps its stored value.
+    # Here null is meaningful (no limit) and a member left out keeps its stored value, so
+    # UNSET (not given) and None (send null) are told apart. paused=None is sent as null,
+    # which the daemon reads as absent: the pause stays as it is.
     for name, value in (
         ("paused", paused),
         ("max_running", max_running),
         ("max_running_per_key", max_running_per_key),
-        ("rate", rate),
     ):
         if value is not UNSET:
-            message[name] = dict(value) if isinstance(value, Mapping) else value
-    return Call(message, lambda answer: QueueInfo(_member(answer, "queue", "queue_put")))
+            message[name] = value
+    if rate is not UNSET:
+        message["rate"] = _rate(rate)
+    # Not resendable: after a lost answer the settings may be one version further, and
+    # the same request again would be refused as stale.
+    return Call(message, lambda answer: Queue(_member(answer, "queue", "queue_put")))
 
 
-def queue_get(queue: str) -> Call[QueueInfo]:
+def queue_get(queue: str) -> Call[Queue]:
     return Call(
         request("queue_get", {"queue": queue}),
-        lambda answer: QueueInfo(_member(answer, "queue", "queue_get")),
+        lambda answer: Queue(_member(answer, "queue", "queue_get")),
         resendable=True,
     )
 
 
-def queue_list() -> Call[List[QueueInfo]]:
+def queue_list() -> Call[List[Queue]]:
     return Call(
         request("queue_list", {}),
-        lambda answer: [QueueInfo(q) for q in _member(answer, "queues", "queue_list")],
+        lambda answer: [Queue(q) for q in _member(answer, "queues", "queue_list")],
         resendable=True,
     )
 

@@ -26,7 +26,7 @@ from typing import (
 from . import _ops
 from ._aio_connection import AsyncConnection
 from ._aio_watch import AsyncWatch
-from ._ops import Call, FieldNames
+from ._ops import Call, FieldNames, Rate
 from ._wire import UNSET, JobLike, NotSent, Unset
 from .errors import (
     CannotConnect,
@@ -39,7 +39,7 @@ from .errors import (
 )
 from .paths import default_socket_path
 from .reconnect import ReconnectPolicy
-from .records import Job, Page, QueueInfo, Schedule
+from .records import Job, Page, Queue, Schedule
 
 if TYPE_CHECKING:
     from .worker import WorkerReport
@@ -66,6 +66,7 @@ class AsyncClient:
         self.socket_path: str = socket or default_socket_path()
         self.reconnect = reconnect
         self._conn: Optional[AsyncConnection] = None
+        self._retry_after_ms: Optional[int] = None
         # Created on first use: before 3.10 a lock binds to the loop current at creation.
         self._connecting: Optional[asyncio.Lock] = None
         self._has_connected = False
@@ -198,8 +199,24 @@ class AsyncClient:
     ) -> Optional[Job]:
         """Lease the best eligible job of one queue or several, or ``None`` when none
         became eligible within ``wait_ms``. Never resent: a lost answer may have leased a
-        job (the daemon takes it back when it cannot deliver the answer)."""
-        return await self._run(_ops.claim(queue_or_queues, lease_ms, wait_ms, worker, fields))
+        job (the daemon takes it back when it cannot deliver the answer).
+
+        When a claim without ``wait_ms`` returns ``None`` because a queue's rate window
+        is full, ``last_retry_after_ms`` says in how many ms to try again."""
+        self._retry_after_ms = None
+        call = _ops.claim(queue_or_queues, lease_ms, wait_ms, worker, fields, self._note_retry_after)
+        return await self._run(call)
+
+    @property
+    def last_retry_after_ms(self) -> Optional[int]:
+        """The ``retry_after_ms`` of the last ``claim`` answered on this client (see
+        ``Client.last_retry_after_ms``). It is set as the claim returns, so read it right
+        after the ``await``, before awaiting anything else: claims of other tasks on the
+        same client set it too."""
+        return self._retry_after_ms
+
+    def _note_retry_after(self, value: Optional[int]) -> None:
+        self._retry_after_ms = value
 
     async def progress(
         self,
@@ -355,24 +372,30 @@ class AsyncClient:
     async def queue_put(
         self,
         queue: str,
-        version: Union[int, QueueInfo],
+        version: Union[int, Queue],
         *,
         paused: Union[bool, Unset] = UNSET,
         max_running: Union[int, None, Unset] = UNSET,
         max_running_per_key: Union[int, None, Unset] = UNSET,
-        rate: Union[Mapping[str, int], None, Unset] = UNSET,
-    ) -> QueueInfo:
-        """Change a queue's settings (``version`` 0 the first time, else the
-        ``QueueInfo`` last read). Settings left out keep their value; ``None`` lifts a
-        limit."""
+        rate: Union[Rate, None, Unset] = UNSET,
+    ) -> Queue:
+        """Store or change a queue's settings: ``version`` 0 the first time, else the
+        ``Queue`` last read (or its version); a change made meanwhile by someone else
+        raises ``StaleVersion``, whose ``.queue`` says where the settings are now.
+
+        Only the settings given are sent; the others keep their stored value. ``None``
+        lifts a limit (``max_running``, ``max_running_per_key``, ``rate``). ``rate`` is
+        ``{"max": n, "per_ms": ms}`` or the pair ``(n, ms)``: at most ``n`` claims of the
+        queue in any ``ms`` milliseconds. Returns the queue as stored, one version up."""
         return await self._run(_ops.queue_put(queue, version, paused, max_running, max_running_per_key, rate))
 
-    async def queue_get(self, queue: str) -> QueueInfo:
-        """A queue's settings and job counts (defaults and version 0 when never set)."""
+    async def queue_get(self, queue: str) -> Queue:
+        """A queue's settings and job counts; any name is answered (version 0 and the
+        defaults when no settings were ever stored)."""
         return await self._run(_ops.queue_get(queue))
 
-    async def queue_list(self) -> List[QueueInfo]:
-        """Every queue that has jobs or settings, by name."""
+    async def queue_list(self) -> List[Queue]:
+        """Every queue that holds jobs or has stored settings, by name."""
         return await self._run(_ops.queue_list())
 
     async def metrics(self) -> str:

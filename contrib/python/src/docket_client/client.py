@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from . import _ops
 from ._connection import Connection
-from ._ops import Call, FieldNames
+from ._ops import Call, FieldNames, Rate
 from ._watch import Watch
 from ._wire import UNSET, JobLike, NotSent, Unset
 from .errors import (
@@ -25,7 +25,7 @@ from .errors import (
 )
 from .paths import default_socket_path
 from .reconnect import ReconnectPolicy
-from .records import Job, Page, QueueInfo, Schedule
+from .records import Job, Page, Queue, Schedule
 
 if TYPE_CHECKING:
     from .worker import WorkerReport
@@ -55,6 +55,8 @@ class Client:
         self.reconnect = reconnect
         self._lock = threading.RLock()
         self._conn: Optional[Connection] = None
+        # Per thread: a client shared by threads must not hand one thread another's hint.
+        self._claims = threading.local()
         # A first connection that fails means no daemon: report it at once. After one
         # succeeded, a failure is more likely a restart, worth riding out.
         self._has_connected = False
@@ -196,8 +198,27 @@ class Client:
     ) -> Optional[Job]:
         """Lease the best eligible job of one queue or several, or ``None`` when none
         became eligible within ``wait_ms``. Never resent: a lost answer may have leased a
-        job (the daemon takes it back when it cannot deliver the answer)."""
-        return self._run(_ops.claim(queue_or_queues, lease_ms, wait_ms, worker, fields))
+        job (the daemon takes it back when it cannot deliver the answer).
+
+        Queues' settings (a pause, running caps, rates) hold jobs back. When a claim
+        without ``wait_ms`` returns ``None`` because a rate window is full,
+        ``last_retry_after_ms`` says in how many ms to try again."""
+        self._claims.retry_after_ms = None
+        call = _ops.claim(queue_or_queues, lease_ms, wait_ms, worker, fields, self._note_retry_after)
+        return self._run(call)
+
+    @property
+    def last_retry_after_ms(self) -> Optional[int]:
+        """The ``retry_after_ms`` of the last ``claim`` this thread made through this
+        client: when it returned ``None`` and a queue's rate window was full, the ms until
+        that window lets a claim through. ``None`` after any other claim: one that got a
+        job, one that waited (``wait_ms``), one that found nothing but empty, paused or
+        capped queues. A hint, not a reservation: another worker may take the place first.
+        """
+        return getattr(self._claims, "retry_after_ms", None)
+
+    def _note_retry_after(self, value: Optional[int]) -> None:
+        self._claims.retry_after_ms = value
 
     def progress(
         self,
@@ -353,24 +374,30 @@ class Client:
     def queue_put(
         self,
         queue: str,
-        version: Union[int, QueueInfo],
+        version: Union[int, Queue],
         *,
         paused: Union[bool, Unset] = UNSET,
         max_running: Union[int, None, Unset] = UNSET,
         max_running_per_key: Union[int, None, Unset] = UNSET,
-        rate: Union[Mapping[str, int], None, Unset] = UNSET,
-    ) -> QueueInfo:
-        """Change a queue's settings (``version`` 0 the first time, else the
-        ``QueueInfo`` last read). Settings left out keep their value; ``None`` lifts a
-        limit."""
+        rate: Union[Rate, None, Unset] = UNSET,
+    ) -> Queue:
+        """Store or change a queue's settings: ``version`` 0 the first time, else the
+        ``Queue`` last read (or its version); a change made meanwhile by someone else
+        raises ``StaleVersion``, whose ``.queue`` says where the settings are now.
+
+        Only the settings given are sent; the others keep their stored value. ``None``
+        lifts a limit (``max_running``, ``max_running_per_key``, ``rate``). ``rate`` is
+        ``{"max": n, "per_ms": ms}`` or the pair ``(n, ms)``: at most ``n`` claims of the
+        queue in any ``ms`` milliseconds. Returns the queue as stored, one version up."""
         return self._run(_ops.queue_put(queue, version, paused, max_running, max_running_per_key, rate))
 
-    def queue_get(self, queue: str) -> QueueInfo:
-        """A queue's settings and job counts (defaults and version 0 when never set)."""
+    def queue_get(self, queue: str) -> Queue:
+        """A queue's settings and job counts; any name is answered (version 0 and the
+        defaults when no settings were ever stored)."""
         return self._run(_ops.queue_get(queue))
 
-    def queue_list(self) -> List[QueueInfo]:
-        """Every queue that has jobs or settings, by name."""
+    def queue_list(self) -> List[Queue]:
+        """Every queue that holds jobs or has stored settings, by name."""
         return self._run(_ops.queue_list())
 
     def metrics(self) -> str:

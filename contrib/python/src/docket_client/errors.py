@@ -71,7 +71,9 @@ class DocketError(Exception):
 
     @property
     def queue(self) -> Optional[Dict[str, Any]]:
-        """For ``stale_version`` on queue settings: its ``name`` and present ``version``."""
+        """For ``stale_version`` from ``queue_put``: the queue's ``name`` and the present
+        ``version`` of its settings (0 when none are stored), as in
+        ``{"name": "llm", "version": 2}``."""
         value = self.raw.get("queue")
         return value if isinstance(value, dict) else None
 
@@ -108,7 +110,8 @@ class UnknownOp(DocketError):
 
 
 class NotFound(DocketError):
-    """No such job (also one deleted by retention or ``purge``), schedule or queue."""
+    """No such job (also one deleted by retention or ``purge``) or schedule. (Queues are
+    never not found: ``queue_get`` answers any name.)"""
 
     code_for = "not_found"
 
@@ -117,7 +120,10 @@ class StaleVersion(DocketError):
     """The job (or schedule, or queue settings) moved on since the version sent.
 
     For a worker this means it lost the job (its lease ran out, or it was cancelled):
-    drop the job and do not touch it again. ``.job`` says where the job is now.
+    drop the job and do not touch it again. ``.job`` says where the job is now; for a
+    schedule ``.schedule``, and for a queue's settings ``.queue``, give the ``name`` and
+    present ``version`` instead (``.job`` is then ``None``). Read them again
+    (``schedule_get``, ``queue_get``) and decide before changing them.
     """
 
     code_for = "stale_version"

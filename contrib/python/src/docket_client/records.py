@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-__all__ = ["FINAL_STATES", "Record", "Job", "Event", "Schedule", "QueueInfo", "Page"]
+__all__ = ["FINAL_STATES", "Record", "Job", "Event", "Schedule", "Queue", "QueueInfo", "Page"]
 
 #: States a job leaves only through an operator's ``retry``.
 FINAL_STATES = frozenset({"completed", "failed", "cancelled"})
@@ -188,22 +188,37 @@ class Schedule(Record):
         return ("name", "cron", "queue", "version", "paused")
 
 
-class QueueInfo(Record):
-    """A queue's settings and counts (``queue_get``, ``queue_list``)."""
+class Queue(Record):
+    """A queue's settings and job counts, as ``queue_put``, ``queue_get`` and
+    ``queue_list`` answer them.
+
+    Pass it back to ``queue_put`` as the ``version``: it sends the version it carries, so
+    a change made meanwhile by someone else is refused (``StaleVersion``) instead of
+    overwritten. A queue whose settings were never stored has ``version`` 0 and the
+    defaults (not paused, no limits).
+    """
 
     __slots__ = ()
     _kind = "queue"
 
     name: str
     paused: bool
+    #: The most running jobs of the queue; ``None``: no limit.
     max_running: Optional[int]
+    #: The most running jobs sharing one ``concurrency_key``; ``None``: no limit.
     max_running_per_key: Optional[int]
+    #: ``{"max": n, "per_ms": ms}``: at most ``max`` claims in any ``per_ms``; ``None``: no limit.
     rate: Optional[Dict[str, int]]
     version: int
+    #: State -> number of the queue's jobs in it (states with none left out).
     counts: Dict[str, int]
 
     def _repr_keys(self) -> Tuple[str, ...]:
-        return ("name", "version", "paused", "max_running")
+        return ("name", "version", "paused", "max_running", "max_running_per_key", "rate")
+
+
+#: The name this class had first; kept so that code written against it goes on working.
+QueueInfo = Queue
 
 
 class Page:
