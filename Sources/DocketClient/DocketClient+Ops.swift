@@ -136,6 +136,21 @@ extension DocketClient {
         return JobHistory(job: try Job(json: answer["job"] ?? .null), events: try f.array("events").map(JobEvent.init(json:)))
     }
 
+    /// Reads one job, its events with its log, and how much of the oldest log was dropped.
+    public func log(job: Int64) async throws -> (history: JobHistory, droppedBytes: Int64) {
+        let answer = try await call(request("get", ["job": .int(job), "events": true, "logs": true]), resend: .safe)
+        let f = try JSONFields(answer, "get")
+        let history = JobHistory(job: try Job(json: answer["job"] ?? .null), events: try f.array("events").map(JobEvent.init(json:)))
+        return (history, answer["log_dropped_bytes"]?.int64 ?? 0)
+    }
+
+    /// Appends text to a running job's log; the version must be the job's and does not change.
+    public func log(job: Int64, version: Int64, text: String, stream: LogStream = .stdout) async throws {
+        _ = try await call(
+            request("log", ["job": .int(job), "version": .int(version), "data": .string(text), "stream": .string(stream.rawValue), "fields": []]),
+            resend: .unsafe)
+    }
+
     /// Reads one page of jobs in id order; pass the page's `next` as `after` for the next one.
     public func list(queue: String? = nil, state: JobState? = nil, limit: Int64? = nil, after: Int64? = nil) async throws -> JobPage {
         let answer = try await call(

@@ -22,13 +22,16 @@ extension DocketClient {
     /// }
     /// ```
     ///
-    /// - Parameter since: replay the stored events after this `seq` first; by default only
-    ///   events recorded from now on are delivered.
-    public nonisolated func watch(_ scope: WatchScope = .everything, since: Int64? = nil) async throws
+    /// - Parameters:
+    ///   - since: replay the stored events after this `seq` first; by default only events
+    ///     recorded from now on are delivered.
+    ///   - logs: deliver the jobs' `log` events too.
+    public nonisolated func watch(_ scope: WatchScope = .everything, since: Int64? = nil, logs: Bool = false) async throws
         -> AsyncThrowingStream<JobEvent, any Error>
     {
         let (stream, continuation) = AsyncThrowingStream<JobEvent, any Error>.makeStream()
-        let watcher = Watcher(socketPath: socketPath, policy: reconnect, scope: scope, since: since, continuation: continuation)
+        let watcher = Watcher(
+            socketPath: socketPath, policy: reconnect, scope: scope, since: since, logs: logs, continuation: continuation)
         let first = try await watcher.open()
         let task = Task { await watcher.run(first) }
         continuation.onTermination = { _ in task.cancel() }
@@ -41,6 +44,7 @@ private final class Watcher: Sendable {
     let socketPath: String
     let policy: ReconnectPolicy
     let scope: WatchScope
+    let logs: Bool
     let continuation: AsyncThrowingStream<JobEvent, any Error>.Continuation
     /// The newest seq delivered; written on the connection's event loop, read by `run`.
     let lastSeq: Mutex<Int64?>
@@ -54,9 +58,10 @@ private final class Watcher: Sendable {
     }
 
     init(
-        socketPath: String, policy: ReconnectPolicy, scope: WatchScope, since: Int64?,
+        socketPath: String, policy: ReconnectPolicy, scope: WatchScope, since: Int64?, logs: Bool,
         continuation: AsyncThrowingStream<JobEvent, any Error>.Continuation
     ) {
+        self.logs = logs
         self.socketPath = socketPath
         self.policy = policy
         self.scope = scope
@@ -102,7 +107,7 @@ private final class Watcher: Sendable {
             endedContinuation.yield()
         }
         let since = lastSeq.withLock { $0 }
-        var members: [(String, JSONValue?)] = [("since", since.map(JSONValue.int))]
+        var members: [(String, JSONValue?)] = [("since", since.map(JSONValue.int)), ("logs", logs ? true : nil)]
         switch scope {
         case .everything: break
         case .queue(let name): members.append(("queue", .string(name)))

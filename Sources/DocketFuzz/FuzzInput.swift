@@ -179,6 +179,11 @@ enum FuzzInput {
             failed.lastError = failure.error
             let answer = roundTrip(.job(failed), id: request.id)
             check(answer["job"]?["last_error"] == object["error"] ?? .null, "the error was not echoed as sent")
+        case .log(let log):
+            let line = ResponseEncoder.encodeEventLine(
+                JobEvent(seq: 1, at: now, job: log.fence.job, queue: "q", kind: .log, version: log.fence.version, state: .running,
+                         data: log.eventData, peer: nil))
+            check(parseLine(line)?["event"]?["data"]?["text"] == .string(log.text), "a log line does not give its text back")
         case .snooze(let snooze):
             roundTrip(.failure(ProtocolError(.invalidState, "not running", job: JobReference(id: snooze.fence.job, version: snooze.fence.version, state: .pending))), id: request.id)
         case .cancel(let fence), .retry(let fence):
@@ -266,6 +271,7 @@ enum FuzzInput {
             return isFence(failure.fence) && failure.retryInMs.map { (0...limits.maxDelayMs).contains($0) } ?? true
         case .cancel(let fence), .retry(let fence): return isFence(fence)
         case .snooze(let snooze): return isFence(snooze.fence) && (0...limits.maxDelayMs).contains(snooze.delayMs)
+        case .log(let log): return isFence(log.fence)
         case .get(let get): return get.job >= 1
         case .list(let list):
             return list.queue.map(isName) ?? true && (1...limits.maxListLimit).contains(list.limit) && (list.after ?? 0) >= 0

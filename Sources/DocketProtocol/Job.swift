@@ -101,6 +101,8 @@ public struct JobEvent: Sendable, Equatable {
         case leaseExpired = "lease_expired"
         case cancelled, retried, snoozed
         case timedOut = "timed_out"
+        /// A line of the job's log: `data` is `{"stream", "text"}`, `version` the job's.
+        case log
     }
 
     /// Global, increasing across all jobs.

@@ -13,6 +13,8 @@ public enum Reply: Sendable {
     /// window next lets one through.
     case claimHeld(retryAfterMs: Int64)
     case found(Job, events: [JobEvent]?)
+    /// `get` with `events` and `logs`: how many bytes of the oldest log were dropped too.
+    case foundWithLog(Job, events: [JobEvent], logDroppedBytes: Int64)
     case listed([Job], next: Int64?)
     case stats(Statistics)
     /// The answer to `watch`: the latest event seq; event lines follow.
@@ -85,6 +87,7 @@ extension Reply: Equatable {
         case (.queue(let a), .queue(let b)): return a == b
         case (.queues(let a), .queues(let b)): return a == b
         case (.found(let a, let x), .found(let b, let y)): return a == b && x == y
+        case (.foundWithLog(let a, let x, let n), .foundWithLog(let b, let y, let m)): return a == b && x == y && n == m
         case (.listed(let a, let x), .listed(let b, let y)): return a == b && x == y
         case (.stats(let a), .stats(let b)): return a == b
         case (.watching(let a), .watching(let b)): return a == b

@@ -27,6 +27,7 @@ public enum Op: Sendable, Equatable {
     case cancel(JobVersion)
     case retry(JobVersion)
     case snooze(SnoozeRequest)
+    case log(LogRequest)
     case get(GetRequest)
     case list(ListRequest)
     case stats
@@ -55,6 +56,7 @@ public enum Op: Sendable, Equatable {
         case .cancel: return "cancel"
         case .retry: return "retry"
         case .snooze: return "snooze"
+        case .log: return "log"
         case .get: return "get"
         case .list: return "list"
         case .stats: return "stats"
@@ -82,7 +84,8 @@ public enum Op: Sendable, Equatable {
     /// Whether the op's answer carries jobs, and so may be trimmed with `fields`.
     public var answersWithJobs: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .get, .list: return true
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .log, .get, .list:
+            return true
         default: return false
         }
     }
@@ -90,7 +93,7 @@ public enum Op: Sendable, Equatable {
     /// Whether the op changes the store and so goes through the single writer.
     public var isWrite: Bool {
         switch self {
-        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .schedulePut,
+        case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .log, .schedulePut,
             .scheduleDelete, .queuePut, .purge:
             return true
         case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
@@ -233,10 +236,13 @@ public struct FailRequest: Sendable, Equatable {
 public struct GetRequest: Sendable, Equatable {
     public var job: Int64
     public var events: Bool
+    /// Whether `events` includes the job's `log` events.
+    public var logs: Bool
 
-    public init(job: Int64, events: Bool = false) {
+    public init(job: Int64, events: Bool = false, logs: Bool = false) {
         self.job = job
         self.events = events
+        self.logs = logs
     }
 }
 

@@ -73,12 +73,22 @@ public struct RequestDecoder: Sendable {
             return .cancel(try f.fence())
         case "retry":
             return .retry(try f.fence())
+        case "log":
+            let fence = try f.fence()
+            guard case .string(let text)? = f.object["data"] else { throw .badRequest("field 'data' must be the log text, a string") }
+            var stream = LogStream.stdout
+            if let name = try f.optionalString("stream", maxBytes: 16) {
+                guard let named = LogStream(rawValue: name) else { throw .badRequest("field 'stream' must be stdout or stderr") }
+                stream = named
+            }
+            return .log(LogRequest(fence: fence, text: text, stream: stream))
         case "snooze":
             let fence = try f.fence()
             guard f.object["delay_ms"] != nil else { throw .badRequest("field 'delay_ms' is missing: how long to snooze, in ms") }
             return .snooze(SnoozeRequest(fence: fence, delayMs: try f.int("delay_ms", in: 0...limits.maxDelayMs)))
         case "get":
-            return .get(GetRequest(job: try f.jobID(), events: try f.optionalBool("events") ?? false))
+            return .get(
+                GetRequest(job: try f.jobID(), events: try f.optionalBool("events") ?? false, logs: try f.optionalBool("logs") ?? false))
         case "list":
             var stateFilter: JobState?
             if let state = try f.optionalString("state", maxBytes: 32) {
@@ -100,7 +110,8 @@ public struct RequestDecoder: Sendable {
             let queue = try f.optionalName("queue")
             guard job == nil || queue == nil else { throw .badRequest("give 'job' or 'queue' (or neither), not both") }
             let scope: WatchScope = job.map { .job($0) } ?? queue.map { .queue($0) } ?? .everything
-            return .watch(WatchRequest(scope: scope, since: try f.optionalInt("since", in: 0...Int64.max)))
+            return .watch(
+                WatchRequest(scope: scope, since: try f.optionalInt("since", in: 0...Int64.max), logs: try f.optionalBool("logs") ?? false))
         case "schedule_put":
             return .schedulePut(try decodeSchedulePut(f))
         case "schedule_get":

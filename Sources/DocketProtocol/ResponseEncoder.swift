@@ -110,6 +110,10 @@ public enum ResponseEncoder {
                 for event in events { writeEventBody(&w, event) }
                 w.endArray()
             }
+        case .foundWithLog(let job, let events, let dropped):
+            writeBody(&w, .found(job, events: events), fields)
+            w.key("log_dropped_bytes")
+            w.int(dropped)
         case .listed(let jobs, let next):
             w.key("jobs")
             w.beginArray()

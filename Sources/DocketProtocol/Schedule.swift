@@ -113,9 +113,12 @@ public struct WatchRequest: Sendable, Equatable {
     public var scope: WatchScope
     /// Replay stored events after this seq before going live.
     public var since: Int64?
+    /// Whether `log` events are streamed too.
+    public var logs: Bool
 
-    public init(scope: WatchScope, since: Int64? = nil) {
+    public init(scope: WatchScope, since: Int64? = nil, logs: Bool = false) {
         self.scope = scope
         self.since = since
+        self.logs = logs
     }
 }

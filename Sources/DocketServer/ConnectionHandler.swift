@@ -212,7 +212,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .get(let get):
                 return try reader.snapshot { () throws(StoreError) -> Reply in
                     guard let job = try reader.job(get.job) else { throw .jobNotFound(get.job) }
-                    return .found(job, events: get.events ? try reader.events(ofJob: get.job) : nil)
+                    guard get.events else { return .found(job, events: nil) }
+                    let events = try reader.events(ofJob: get.job)
+                    guard get.logs else { return .found(job, events: events.filter { $0.kind != .log }) }
+                    return .foundWithLog(job, events: events, logDroppedBytes: try reader.logDroppedBytes(ofJob: get.job))
                 }
             case .list(let list):
                 let page = try reader.list(list)

@@ -281,6 +281,8 @@ public final class Coordinator {
         case .retry(let fence):
             let job = try store.retry(fence, context)
             return (.job(job), [job.queue])
+        case .log(let request):
+            return (.job(try store.appendLog(request, context)), [])
         case .snooze(let request):
             let job = try store.snooze(request, context)
             return (.job(job), eligibleQueues([job], context.now).union(freedQueues([job])))

@@ -24,6 +24,8 @@ final class WatchStream {
 
     let scope: WatchScope
     private let since: Int64?
+    /// Whether `log` events are streamed; left out, they still move the stream's place on.
+    private let logs: Bool
     private var phase = Phase.starting
     /// The highest seq queued or written so far.
     private var lastQueued: Int64 = 0
@@ -38,6 +40,7 @@ final class WatchStream {
     init(_ request: WatchRequest) {
         scope = request.scope
         since = request.since
+        logs = request.logs
     }
 
     var isEnded: Bool { phase == .ended }
@@ -57,7 +60,7 @@ final class WatchStream {
         if phase == .live {
             enqueue(events)
         } else {
-            early += events
+            early += logs ? events : events.filter { $0.kind != .log }
         }
         return backlog.count + early.count > Self.maxBacklog ? .overflow : .none
     }
@@ -117,8 +120,8 @@ final class WatchStream {
 
     private func enqueue(_ events: [JobEvent]) {
         for event in events where event.seq > lastQueued {
-            backlog.append(event)
             lastQueued = event.seq
+            if logs || event.kind != .log { backlog.append(event) }
         }
     }
 }

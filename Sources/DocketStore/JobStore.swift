@@ -43,6 +43,9 @@ public protocol JobStore: JobReader {
     func fail(_ request: FailRequest, jitter: Double, _ context: ChangeContext) throws(StoreError) -> Job
     func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
     func retry(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job
+    /// Appends to a running job's log (a `log` event; the version stays), dropping its oldest
+    /// log events past `LogRequest.maxBytesPerJob`.
+    func appendLog(_ request: LogRequest, _ context: ChangeContext) throws(StoreError) -> Job
     /// A running job back to `pending` after the delay, its attempt not counted.
     func snooze(_ request: SnoozeRequest, _ context: ChangeContext) throws(StoreError) -> Job
     /// Ends the attempts that ran past their `timeout_ms` as a `fail` with `{"code":
@@ -110,6 +113,8 @@ public protocol JobReader: AnyObject {
     func schedule(named name: String) throws(StoreError) -> Schedule?
     /// Every schedule, by name.
     func schedules() throws(StoreError) -> [Schedule]
+    /// How many bytes of the job's oldest log were dropped to keep it under the cap.
+    func logDroppedBytes(ofJob id: Int64) throws(StoreError) -> Int64
     /// The stored settings of one queue (`named`) or of every queue that has some, by name.
     func queueSettings(named: String?) throws(StoreError) -> [QueueSettings]
 }

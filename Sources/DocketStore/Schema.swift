@@ -217,12 +217,16 @@ enum Schema {
         );
         CREATE INDEX queue_claims_recent ON queue_claims (queue, at);
         """,
-        // 7: attempt timeouts, trace context, and the event types of snooze, timeouts,
+        // 7: attempt timeouts, trace context, logs, and the event types of snooze, timeouts,
         // dependencies and logs (the type check is a table constraint, so events is rebuilt
         // as in migration 5, keeping every seq and the counter). attempt_deadline is the
-        // running attempt's end, indexed for the deadline timer like lease_expires_at.
+        // running attempt's end, indexed for the deadline timer like lease_expires_at;
+        // log_bytes is the size of the job's log events kept, log_dropped_bytes of those
+        // dropped to stay under the cap.
         """
         ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER CHECK (timeout_ms >= 1);
+        ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN log_dropped_bytes INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE jobs ADD COLUMN traceparent TEXT;
         ALTER TABLE jobs ADD COLUMN tracestate TEXT;
         ALTER TABLE jobs ADD COLUMN attempt_deadline INTEGER;

@@ -34,7 +34,7 @@ struct Docket: AsyncParsableCommand {
             """,
         subcommands: [
             Enqueue.self, Claim.self, Progress.self, Complete.self, Fail.self, Cancel.self, Retry.self, Show.self,
-            List.self, Watch.self, Stats.self, Snooze.self, QueueCommand.self, ScheduleCommand.self, Purge.self, Backup.self, Ping.self, Wait.self, Work.self,
+            List.self, Watch.self, Logs.self, Stats.self, Snooze.self, QueueCommand.self, ScheduleCommand.self, Purge.self, Backup.self, Ping.self, Wait.self, Work.self,
             Bench.self, MCPServe.self,
         ])
 

@@ -131,10 +131,13 @@ enum PostgresSchema {
         ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
         CREATE INDEX docket_queue_claims_recent ON docket_queue_claims (queue, at);
         """,
-        // 3: attempt timeouts and trace context; attempt_deadline is the running attempt's
-        // end, indexed for the deadline timer like lease_expires_at.
+        // 3: attempt timeouts, trace context and logs; attempt_deadline is the running
+        // attempt's end, indexed for the deadline timer like lease_expires_at; log_bytes is
+        // the size of the job's log events kept, log_dropped_bytes of those dropped.
         """
         ALTER TABLE docket_jobs ADD COLUMN timeout_ms bigint CHECK (timeout_ms >= 1);
+        ALTER TABLE docket_jobs ADD COLUMN log_bytes bigint NOT NULL DEFAULT 0;
+        ALTER TABLE docket_jobs ADD COLUMN log_dropped_bytes bigint NOT NULL DEFAULT 0;
         ALTER TABLE docket_jobs ADD COLUMN traceparent text;
         ALTER TABLE docket_jobs ADD COLUMN tracestate text;
         ALTER TABLE docket_jobs ADD COLUMN attempt_deadline bigint;

@@ -1,3 +1,4 @@
+import DocketProtocol
 import Synchronization
 
 #if canImport(Glibc)
@@ -50,12 +51,18 @@ final class ChildProcess: Sendable {
     ///
     /// - Parameter onProgress: called, on a thread of the child's own, with each line the
     ///   child writes to fd 3 (without its line ending).
-    init(command: [String], environment: [String], stdin: [UInt8], onProgress: @escaping @Sendable (String) -> Void) throws {
+    /// - Parameter onOutput: called, on that thread, with each chunk of stdout and stderr.
+    init(
+        command: [String], environment: [String], stdin: [UInt8], onProgress: @escaping @Sendable (String) -> Void,
+        onOutput: @escaping @Sendable (ArraySlice<UInt8>, LogStream) -> Void
+    ) throws {
         let (pid, ours) = try Self.spawnLock.withLock { _ in try Self.spawn(command: command, environment: environment) }
         self.pid = pid
         let outcome = outcome
         startThread {
-            var pump = Pump(pid: pid, stdin: (ours.stdin, stdin), stdout: ours.stdout, stderr: ours.stderr, progress: ours.progress, onProgress: onProgress)
+            var pump = Pump(
+                pid: pid, stdin: (ours.stdin, stdin), stdout: ours.stdout, stderr: ours.stderr, progress: ours.progress,
+                onProgress: onProgress, onOutput: onOutput)
             outcome.set(pump.run())
         }
     }

@@ -19,6 +19,7 @@ struct JobRun {
         /// A lease renewal that keeps the stored progress.
         case renew
         case progress(JSONValue)
+        case log(LogStream, String)
     }
 
     /// Why the command stopped.
@@ -32,11 +33,13 @@ struct JobRun {
         let start = ContinuousClock.now
         let lost = OneShot<String>()
         let (reportStream, reportInput) = AsyncStream<Report>.makeStream()
+        let logs = LogBatcher { stream, text in reportInput.yield(.log(stream, text)) }
         let child: ChildProcess
         do {
             child = try ChildProcess(
-                command: settings.command, environment: settings.environment(for: job), stdin: Array(payloadText.utf8)
-            ) { line in reportInput.yield(.progress(JSONValue(parsingOrQuoting: line))) }
+                command: settings.command, environment: settings.environment(for: job), stdin: Array(payloadText.utf8),
+                onProgress: { line in reportInput.yield(.progress(JSONValue(parsingOrQuoting: line))) },
+                onOutput: { bytes, stream in logs.add(bytes, from: stream) })
         } catch {
             await finish(fail: ["message": .string("\(error)")], version: job.version, what: "could not start: \(error)")
             return
@@ -50,6 +53,12 @@ struct JobRun {
                 reportInput.yield(.renew)
             }
         }
+        let logFlusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: LogBatcher.interval)
+                logs.flush(everything: false)
+            }
+        }
         let monitor = Task {
             let seen = try? await JobFollower(client: reports).follow(job.id) { $0.state != .running }
             if let seen { lost.set("is \(seen.state.rawValue) now (version \(seen.version))") }
@@ -57,6 +66,10 @@ struct JobRun {
         let ending = await firstEnding(child, lost: lost)
         renewals.cancel()
         monitor.cancel()
+        logFlusher.cancel()
+        // After an exit the pump has handed over all the output; what a stopped command
+        // writes while it stops is not kept.
+        logs.flush(everything: true)
         reportInput.finish()
 
         switch ending {
@@ -120,6 +133,15 @@ struct JobRun {
             switch report {
             case .renew: value = nil
             case .progress(let progress): value = progress
+            case .log(let stream, let text):
+                do {
+                    try await reports.log(job: job.id, version: version, text: text, stream: stream)
+                } catch let refusal as DocketError where [.staleVersion, .notFound, .invalidState].contains(refusal.code) {
+                    lost.set("is no longer ours (\(refusal.message))")
+                } catch {
+                    log("could not send output to the job's log: \(error)")
+                }
+                continue
             }
             do {
                 version = try await reports.renew(job: job.id, version: version, progress: value, lease: settings.lease).version

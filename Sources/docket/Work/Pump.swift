@@ -1,3 +1,5 @@
+import DocketProtocol
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +17,8 @@ struct Pump {
     var stderr: Int32
     var progress: Int32
     let onProgress: @Sendable (String) -> Void
+    /// Each chunk of stdout and stderr as it is read, for the job's log.
+    let onOutput: @Sendable (ArraySlice<UInt8>, LogStream) -> Void
 
     private var captured: [UInt8] = []
     private var capturedTotal = 0
@@ -24,8 +28,9 @@ struct Pump {
 
     init(
         pid: pid_t, stdin: (Int32, [UInt8]), stdout: Int32, stderr: Int32, progress: Int32,
-        onProgress: @escaping @Sendable (String) -> Void
+        onProgress: @escaping @Sendable (String) -> Void, onOutput: @escaping @Sendable (ArraySlice<UInt8>, LogStream) -> Void
     ) {
+        self.onOutput = onOutput
         self.pid = pid
         self.stdin = stdin
         self.stdout = stdout
@@ -95,8 +100,10 @@ struct Pump {
         case stdout:
             capturedTotal += count
             captured += bytes.prefix(max(0, ChildProcess.stdoutLimit - captured.count))
+            onOutput(bytes, .stdout)
         case stderr:
             Console.write(to: 2, String(decoding: bytes, as: UTF8.self))
+            onOutput(bytes, .stderr)
             stderrTail += bytes
             if stderrTail.count > 2 * ChildProcess.stderrTailBytes { stderrTail.removeFirst(stderrTail.count - ChildProcess.stderrTailBytes) }
         default:
