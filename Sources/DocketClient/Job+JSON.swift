@@ -12,7 +12,8 @@ extension Job {
             worker: try f.optionalString("worker"), progress: f.optionalJSON("progress"), result: f.optionalJSON("result"),
             lastError: f.optionalJSON("last_error"), uniqueKey: try f.optionalString("unique_key"),
             concurrencyKey: try f.optionalString("concurrency_key"), timeoutMs: json["timeout_ms"]?.int64,
-            traceparent: try f.optionalString("traceparent"), tracestate: try f.optionalString("tracestate"))
+            traceparent: try f.optionalString("traceparent"), tracestate: try f.optionalString("tracestate"),
+            after: json["after"]?.array?.compactMap(\.int64) ?? [], waitingFor: json["waiting_for"]?.array?.compactMap(\.int64) ?? [])
     }
 
     /// The job as the daemon writes it: the same members in the same order.

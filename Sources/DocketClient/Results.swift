@@ -50,12 +50,19 @@ public struct NewJob: Sendable, Equatable {
     /// W3C Trace Context for the job's worker.
     public var traceparent: String?
     public var tracestate: String?
+    /// Jobs that must complete first.
+    public var after: [Int64]
+    /// In a batch: earlier jobs of the same batch that must complete first.
+    public var afterIndex: [Int]
 
     public init(
         queue: String, payload: JSONValue = .null, priority: Int64? = nil, runAt: Int64? = nil, delay: Duration? = nil,
         maxAttempts: Int64? = nil, backoff: Backoff? = nil, uniqueKey: String? = nil, concurrencyKey: String? = nil,
-        timeout: Duration? = nil, traceparent: String? = nil, tracestate: String? = nil
+        timeout: Duration? = nil, traceparent: String? = nil, tracestate: String? = nil, after: [Int64] = [],
+        afterIndex: [Int] = []
     ) {
+        self.after = after
+        self.afterIndex = afterIndex
         self.timeout = timeout
         self.traceparent = traceparent
         self.tracestate = tracestate
@@ -85,6 +92,8 @@ public struct NewJob: Sendable, Equatable {
             ("unique_key", uniqueKey.map(JSONValue.string)), ("concurrency_key", concurrencyKey.map(JSONValue.string)),
             ("timeout_ms", timeout.map { .int($0.wholeMilliseconds) }), ("traceparent", traceparent.map(JSONValue.string)),
             ("tracestate", tracestate.map(JSONValue.string)),
+            ("after", after.isEmpty ? nil : .array(after.map(JSONValue.int))),
+            ("after_index", afterIndex.isEmpty ? nil : .array(afterIndex.map { .int(Int64($0)) })),
         ]
     }
 }

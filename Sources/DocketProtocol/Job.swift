@@ -45,14 +45,19 @@ public struct Job: Sendable, Equatable {
     public var timeoutMs: Int64?
     public var traceparent: String?
     public var tracestate: String?
+    /// The jobs this one waits for, and those of them not completed yet.
+    public var after: [Int64]
+    public var waitingFor: [Int64]
 
     public init(
         id: Int64, queue: String, state: JobState, version: Int64, priority: Int64, payload: RawJSON,
         attempt: Int64, maxAttempts: Int64, runAt: Int64, createdAt: Int64, updatedAt: Int64,
         leaseExpiresAt: Int64?, worker: String?, progress: RawJSON?, result: RawJSON?, lastError: RawJSON?,
         uniqueKey: String?, concurrencyKey: String? = nil, timeoutMs: Int64? = nil, traceparent: String? = nil,
-        tracestate: String? = nil
+        tracestate: String? = nil, after: [Int64] = [], waitingFor: [Int64] = []
     ) {
+        self.after = after
+        self.waitingFor = waitingFor
         self.id = id
         self.queue = queue
         self.state = state
@@ -101,6 +106,7 @@ public struct JobEvent: Sendable, Equatable {
         case leaseExpired = "lease_expired"
         case cancelled, retried, snoozed
         case timedOut = "timed_out"
+        case dependenciesMet = "dependencies_met"
         /// A line of the job's log: `data` is `{"stream", "text"}`, `version` the job's.
         case log
     }

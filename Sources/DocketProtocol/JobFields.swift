@@ -26,8 +26,10 @@ public struct JobFields: OptionSet, Sendable, Hashable {
     public static let timeoutMs = JobFields(rawValue: 1 << 16)
     public static let traceparent = JobFields(rawValue: 1 << 17)
     public static let tracestate = JobFields(rawValue: 1 << 18)
+    public static let after = JobFields(rawValue: 1 << 19)
+    public static let waitingFor = JobFields(rawValue: 1 << 20)
 
-    public static let all = JobFields(rawValue: (1 << 19) - 1)
+    public static let all = JobFields(rawValue: (1 << 21) - 1)
 
     /// Every job member's wire name with its flag, in the order a job is written.
     public static let members: [(name: String, field: JobFields)] = [
@@ -36,7 +38,7 @@ public struct JobFields: OptionSet, Sendable, Hashable {
         ("updated_at", .updatedAt), ("lease_expires_at", .leaseExpiresAt), ("worker", .worker), ("progress", .progress),
         ("result", .result), ("last_error", .lastError), ("unique_key", .uniqueKey),
         ("concurrency_key", .concurrencyKey), ("timeout_ms", .timeoutMs), ("traceparent", .traceparent),
-        ("tracestate", .tracestate),
+        ("tracestate", .tracestate), ("after", .after), ("waiting_for", .waitingFor),
     ]
 
     /// The fields named; nil names one that is not a job member.

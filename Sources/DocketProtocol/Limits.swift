@@ -8,6 +8,8 @@ public struct Limits: Sendable, Equatable {
     public var maxWaitMs: Int64 = 900_000
     /// The furthest into the future a job may be delayed (10 years).
     public var maxDelayMs: Int64 = 315_360_000_000
+    /// The most dependencies one job may have (`after` and `after_index` together).
+    public var maxDependencies: Int = 1000
     /// The longest `timeout_ms` one attempt may be given (7 days).
     public var maxTimeoutMs: Int64 = 604_800_000
     /// The most attempts a job may be given.

@@ -144,13 +144,20 @@ public struct EnqueueRequest: Sendable, Equatable {
     /// W3C Trace Context, carried from the enqueuer to the worker.
     public var traceparent: String?
     public var tracestate: String?
+    /// Jobs that must complete before this one is eligible.
+    public var after: [Int64]
+    /// In the `jobs` form: earlier items of the same request this one waits for.
+    public var afterIndex: [Int]
 
     public init(
         queue: String, payload: RawJSON = .null, priority: Int64 = 0, runAt: RunAt = .now,
         maxAttempts: Int64 = Defaults.maxAttempts, backoffInitialMs: Int64 = Defaults.backoffInitialMs,
         backoffMaxMs: Int64 = Defaults.backoffMaxMs, uniqueKey: String? = nil, concurrencyKey: String? = nil,
-        timeoutMs: Int64? = nil, traceparent: String? = nil, tracestate: String? = nil
+        timeoutMs: Int64? = nil, traceparent: String? = nil, tracestate: String? = nil, after: [Int64] = [],
+        afterIndex: [Int] = []
     ) {
+        self.after = after
+        self.afterIndex = afterIndex
         self.queue = queue
         self.payload = payload
         self.priority = priority

@@ -44,7 +44,12 @@ public struct RequestDecoder: Sendable {
         case "ping":
             return .ping
         case "enqueue":
-            guard let list = f.object["jobs"], !list.isNull else { return .enqueue(try decodeEnqueue(f)) }
+            guard let list = f.object["jobs"], !list.isNull else {
+                guard f.object["after_index"]?.isNull ?? true else {
+                    throw .badRequest("field 'after_index' belongs to items of 'jobs'; a single job names its dependencies in 'after'")
+                }
+                return .enqueue(try decodeEnqueue(f))
+            }
             guard f.object["queue"]?.isNull ?? true else { throw .badRequest("give 'queue' or 'jobs', not both") }
             guard case .array(let items) = list, !items.isEmpty, items.count <= limits.maxBatchJobs else {
                 throw .badRequest("field 'jobs' must be an array of 1 to \(limits.maxBatchJobs) jobs")
@@ -53,7 +58,13 @@ public struct RequestDecoder: Sendable {
             requests.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
                 guard case .object(let object) = item else { throw .badRequest("field 'jobs[\(index)]' must be an object") }
-                requests.append(try decodeEnqueue(Fields(object: object, limits: limits, prefix: "jobs[\(index)].")))
+                let f = Fields(object: object, limits: limits, prefix: "jobs[\(index)].")
+                var request = try decodeEnqueue(f)
+                request.afterIndex = try f.afterIndex(before: index)
+                guard request.after.count + request.afterIndex.count <= limits.maxDependencies else {
+                    throw .badRequest("'jobs[\(index)]' names more than \(limits.maxDependencies) dependencies")
+                }
+                requests.append(request)
             }
             return .enqueueMany(requests)
         case "claim":
@@ -189,7 +200,7 @@ public struct RequestDecoder: Sendable {
             concurrencyKey: try f.optionalName("concurrency_key"),
             timeoutMs: try f.optionalInt("timeout_ms", in: 1...limits.maxTimeoutMs),
             traceparent: try f.traceContext("traceparent", TraceContext.isValidTraceparent),
-            tracestate: try f.traceContext("tracestate", TraceContext.isValidTracestate))
+            tracestate: try f.traceContext("tracestate", TraceContext.isValidTracestate), after: try f.jobIDs("after"))
     }
 
     func decodeSchedulePut(_ f: Fields) throws(ProtocolError) -> SchedulePutRequest {

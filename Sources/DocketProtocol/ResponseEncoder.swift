@@ -307,7 +307,21 @@ public enum ResponseEncoder {
             w.key("tracestate")
             if let tracestate = job.tracestate { w.string(tracestate) } else { w.null() }
         }
+        if fields.contains(.after) {
+            w.key("after")
+            writeIDs(&w, job.after)
+        }
+        if fields.contains(.waitingFor) {
+            w.key("waiting_for")
+            writeIDs(&w, job.waitingFor)
+        }
         w.endObject()
+    }
+
+    private static func writeIDs(_ w: inout JSONWriter, _ ids: [Int64]) {
+        w.beginArray()
+        for id in ids { w.int(id) }
+        w.endArray()
     }
 
     /// The `{"seq", "at", …}` object of an event, as in `get` and inside watch lines.

@@ -9,6 +9,14 @@ extension Coordinator {
         Set(jobs.lazy.filter { $0.state == .pending && $0.runAt <= now }.map(\.queue))
     }
 
+    /// The queues where jobs released by their dependencies became eligible; those released
+    /// into the future bring the stored deadline forward.
+    func takeReleased() -> Set<String> {
+        let released = store.takeReleased()
+        if let runAt = released.earliestRunAt { storedDeadline = min(storedDeadline ?? runAt, runAt) }
+        return released.queues
+    }
+
     /// The queues where these jobs, no longer running, may have made room under a limit.
     func freedQueues(_ jobs: [Job]) -> Set<String> {
         heldQueues.isEmpty ? [] : Set(jobs.lazy.map(\.queue).filter(heldQueues.contains))
@@ -31,7 +39,7 @@ extension Coordinator {
         var queues = try store.promoteDueJobs(context)
         queues.formUnion(try store.fireDueSchedules(context))
         let expired = try store.expireLeases(context) + store.timeOutAttempts(jitter: jitter, context)
-        queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)))
+        queues.formUnion(eligibleQueues(expired, now).union(freedQueues(expired)).union(takeReleased()))
         try pruneExpired(now: now)
         return queues
     }

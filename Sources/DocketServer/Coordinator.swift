@@ -71,7 +71,7 @@ public final class Coordinator {
     /// retention expiry), kept without asking the store after every batch: commands can only
     /// bring it forward, so they lower it as they go, and once it passes the due work runs and
     /// it is read afresh. `nil` once known means nothing is due, ever.
-    private var storedDeadline: Int64?
+    var storedDeadline: Int64?
     private var storedDeadlineKnown = false
     /// When the stored deadline was read; with a store other daemons share, it is read again
     /// after `sharedStoreRecheckMs` however far off it was, since their changes do not pass here.
@@ -144,7 +144,8 @@ public final class Coordinator {
             }
             if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             for command in batch {
-                let (reply, eligible) = try apply(command, now: now)
+                let (reply, madeEligible) = try apply(command, now: now)
+                let eligible = madeEligible.union(takeReleased())
                 noteDeadlines(of: reply, now: now)
                 if case .claimed(nil) = reply, case .operation(.claim(let claim)) = command.action, claim.waitMs > 0 {
                     waiters.append(Waiter(command: command, request: claim, deadline: now + claim.waitMs))

@@ -85,15 +85,9 @@ public protocol JobStore: JobReader {
 
     /// A new read-only view for another thread, seeing committed data only.
     func makeReader() throws(StoreError) -> any JobReader
-}
-
-extension JobStore {
-    public func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)] {
-        var results: [(job: Job, created: Bool)] = []
-        results.reserveCapacity(requests.count)
-        for request in requests { results.append(try enqueue(request, context)) }
-        return results
-    }
+    /// The jobs that became eligible, or will at their `run_at`, because their dependencies
+    /// completed, since the last call (the returned jobs' queues aside).
+    func takeReleased() -> ReleasedJobs
 }
 
 /// The read side: lookups that never wait for the writer.

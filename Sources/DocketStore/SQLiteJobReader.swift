@@ -13,7 +13,7 @@ public class SQLiteJobReader: JobReader {
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
         lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
-        concurrency_key, timeout_ms, traceparent, tracestate
+        concurrency_key, timeout_ms, traceparent, tracestate, after_ids, waiting_for
         """
 
     public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -124,7 +124,7 @@ public class SQLiteJobReader: JobReader {
         }
         if let state = request.state {
             conditions.append(
-                state == .pending ? "state IN ('pending', 'scheduled')" : "state = '\(state.rawValue)'")
+                state == .pending ? "state IN ('pending', 'scheduled', 'blocked')" : "state = '\(state.rawValue)'")
         }
         values.append(.int(request.limit + 1))
         let sql = """
@@ -181,7 +181,7 @@ struct StoredJob {
             progress: s.optionalText(13).map(RawJSON.init(trusted:)), result: s.optionalText(14).map(RawJSON.init(trusted:)),
             lastError: s.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: s.optionalText(16),
             concurrencyKey: s.optionalText(20), timeoutMs: s.optionalInt(21), traceparent: s.optionalText(22),
-            tracestate: s.optionalText(23))
+            tracestate: s.optionalText(23), after: Self.ids(s.optionalText(24)), waitingFor: Self.ids(s.optionalText(25)))
         leaseMs = s.optionalInt(17)
         backoffInitialMs = s.int(18)
         backoffMaxMs = s.int(19)
@@ -196,8 +196,19 @@ struct StoredJob {
         return (request.retry && job.attempt < job.maxAttempts, delay)
     }
 
+    /// `scheduled` (not due yet) and `blocked` (waiting for dependencies) are `pending`.
     static func wireState(_ stored: String) -> JobState {
-        stored == "scheduled" ? .pending : JobState(rawValue: stored) ?? .failed
+        stored == "scheduled" || stored == "blocked" ? .pending : JobState(rawValue: stored) ?? .failed
+    }
+
+    /// Job ids kept as a JSON array (NULL: none).
+    static func ids(_ text: String?) -> [Int64] {
+        guard let text, case .array(let items)? = try? JSONParser.parse(Array(text.utf8)) else { return [] }
+        return items.compactMap(\.int64)
+    }
+
+    static func idsText(_ ids: [Int64]) -> String? {
+        ids.isEmpty ? nil : "[" + ids.map(String.init).joined(separator: ",") + "]"
     }
 
     /// Counts by queue and stored state, grouped by queue in the given order, with the stored

@@ -19,6 +19,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     /// The settings of the queues that have any, kept here because this writer is the only
     /// one that changes them; read again after a rollback (nil: not read yet).
     var claimSettings: [String: QueueSettings]?
+    var released = ReleasedJobs()
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, synchronous: Synchronous = .full) throws(StoreError) {
@@ -165,6 +166,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
 
     public func begin() throws(StoreError) {
         transactionEvents.removeAll(keepingCapacity: true)
+        released = ReleasedJobs()
         try db.prepare("BEGIN IMMEDIATE").run()
     }
 
@@ -191,6 +193,13 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     // MARK: Transitions
 
     public func enqueue(_ request: EnqueueRequest, _ context: ChangeContext) throws(StoreError) -> (job: Job, created: Bool) {
+        try enqueue(request, dependencies: try dependencyStates([request]), context)
+    }
+
+    /// `enqueue`, with the states of the jobs it names in `after` already read.
+    func enqueue(_ request: EnqueueRequest, dependencies states: [Int64: JobState], _ context: ChangeContext) throws(StoreError)
+        -> (job: Job, created: Bool)
+    {
         // Looked up before inserting (the writer is alone, so nothing can slip in between):
         // an insert that hit the unique index would still use up an id.
         if let key = request.uniqueKey {
@@ -199,16 +208,17 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             existing.bind(2, key)
             if let job = try singleRow(existing) { return (job.job, false) }
         }
+        let waiting = waitingList(request.after, states)
         let runAt = request.runAt.resolve(now: context.now)
         let insert = try db.prepare(
             """
             INSERT INTO jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
                               backoff_max_ms, run_at, created_at, updated_at, unique_key, concurrency_key, timeout_ms,
-                              traceparent, tracestate)
-            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14)
+                              traceparent, tracestate, after_ids, waiting_for)
+            VALUES (?1, ?2, 1, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
             """)
         insert.bind(1, request.queue)
-        insert.bind(2, runAt > context.now ? "scheduled" : "pending")
+        insert.bind(2, !waiting.isEmpty ? "blocked" : runAt > context.now ? "scheduled" : "pending")
         insert.bind(3, request.priority)
         insert.bind(4, request.payload.text)
         insert.bind(5, request.maxAttempts)
@@ -221,10 +231,12 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
         insert.bind(12, request.timeoutMs)
         insert.bind(13, request.traceparent)
         insert.bind(14, request.tracestate)
+        insert.bind(15, StoredJob.idsText(request.after))
+        insert.bind(16, StoredJob.idsText(waiting))
         try insert.run()
         guard let job = try storedJob(db.lastInsertRowID) else { throw .storage("enqueue into \(request.queue) inserted no row") }
         try record(.enqueued, job.job, context, data: nil)
-        return (job.job, true)
+        return (try settleNewJob(job.job, states, context), true)
     }
 
     public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
@@ -252,6 +264,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             statement.bind(4, request.result.isNull ? nil : request.result.text)
         }
         try record(.completed, job, context, data: request.result.isNull ? nil : request.result)
+        try settleDependents(of: job, context)
         return job
     }
 
@@ -284,14 +297,17 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             }
         }
         try record(kind ?? (willRetry ? .retryScheduled : .failed), job, context, data: request.error.isNull ? nil : request.error)
+        try settleDependents(of: job, context)
         return job
     }
 
     public func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
         let job = try guarded(
-            fence, operation: "cancel", from: ["pending", "scheduled", "running"],
-            set: "state = 'cancelled', lease_expires_at = NULL", context: context)
+            fence, operation: "cancel", from: ["pending", "scheduled", "blocked", "running"],
+            set: "state = 'cancelled', lease_expires_at = NULL, waiting_for = NULL", context: context)
         try record(.cancelled, job, context, data: nil)
+        try removeEdges(ofJobs: [job.id])
+        try settleDependents(of: job, context)
         return job
     }
 
@@ -300,7 +316,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
             fence, operation: "retry", from: ["failed", "cancelled"],
             set: "state = 'pending', attempt = 0, run_at = ?3, result = NULL", context: context)
         try record(.retried, job, context, data: nil)
-        return job
+        return try settleRetriedJob(job)
     }
 
     public func release(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
@@ -351,6 +367,7 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
                 statement.bind(4, error.text)
             }
             try record(.leaseExpired, job, ChangeContext(now: context.now), data: nil)
+            try settleDependents(of: job, context)
             jobs.append(job)
         }
         return jobs

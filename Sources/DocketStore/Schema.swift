@@ -217,45 +217,8 @@ enum Schema {
         );
         CREATE INDEX queue_claims_recent ON queue_claims (queue, at);
         """,
-        // 7: attempt timeouts, trace context, logs, and the event types of snooze, timeouts,
-        // dependencies and logs (the type check is a table constraint, so events is rebuilt
-        // as in migration 5, keeping every seq and the counter). attempt_deadline is the
-        // running attempt's end, indexed for the deadline timer like lease_expires_at;
-        // log_bytes is the size of the job's log events kept, log_dropped_bytes of those
-        // dropped to stay under the cap.
-        """
-        ALTER TABLE jobs ADD COLUMN timeout_ms INTEGER CHECK (timeout_ms >= 1);
-        ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE jobs ADD COLUMN log_dropped_bytes INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE jobs ADD COLUMN traceparent TEXT;
-        ALTER TABLE jobs ADD COLUMN tracestate TEXT;
-        ALTER TABLE jobs ADD COLUMN attempt_deadline INTEGER;
-        CREATE INDEX jobs_attempt_deadlines ON jobs (attempt_deadline) WHERE state = 'running' AND attempt_deadline IS NOT NULL;
-        CREATE TABLE events_v7 (
-            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-            at      INTEGER NOT NULL,
-            job     INTEGER NOT NULL,
-            queue   TEXT    NOT NULL,
-            type    TEXT    NOT NULL
-                    CHECK (type = 'enqueued' OR type = 'claimed' OR type = 'progress' OR type = 'completed'
-                           OR type = 'failed' OR type = 'retry_scheduled' OR type = 'lease_expired'
-                           OR type = 'cancelled' OR type = 'retried' OR type = 'snoozed' OR type = 'timed_out'
-                           OR type = 'dependencies_met' OR type = 'log'),
-            version INTEGER NOT NULL CHECK (version >= 1),
-            state   TEXT    NOT NULL
-                    CHECK (state = 'pending' OR state = 'running' OR state = 'completed' OR state = 'failed'
-                           OR state = 'cancelled'),
-            data    TEXT,
-            peer    TEXT
-        );
-        INSERT INTO events_v7 SELECT * FROM events;
-        INSERT OR REPLACE INTO sqlite_sequence (name, seq)
-            SELECT 'events_v7', max(seq) FROM (SELECT seq FROM sqlite_sequence WHERE name = 'events'
-                                              UNION ALL SELECT coalesce(max(seq), 0) FROM events_v7);
-        DROP TABLE events;
-        ALTER TABLE events_v7 RENAME TO events;
-        CREATE INDEX events_job ON events (job, seq);
-        """,
+        // 7: attempt timeouts, trace context, logs, dependencies (see SchemaVersion7.swift).
+        SchemaVersion7.migration,
     ]
 
     static var latestVersion: Int64 { Int64(migrations.count) }

@@ -4,6 +4,8 @@ import DocketProtocol
 /// caller can tell its client exactly where the job is now.
 public enum StoreError: Error, Sendable, Equatable {
     case jobNotFound(Int64)
+    /// An enqueue named a job in `after` that does not exist.
+    case dependencyNotFound(Int64)
     case staleVersion(JobReference, expected: Int64)
     case invalidState(JobReference, operation: String, allowed: [JobState])
     case scheduleNotFound(String)
@@ -35,7 +37,7 @@ public enum StoreError: Error, Sendable, Equatable {
     /// transaction exactly as it was; any other error may leave it half-done.
     public var isRefusal: Bool {
         switch self {
-        case .jobNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .queueStale, .invalidRequest:
+        case .jobNotFound, .dependencyNotFound, .staleVersion, .invalidState, .scheduleNotFound, .scheduleStale, .queueStale, .invalidRequest:
             return true
         case .storage, .commitUnsettled, .incompatibleDatabase, .unavailable, .inDoubt, .conflict: return false
         }
@@ -46,6 +48,8 @@ public enum StoreError: Error, Sendable, Equatable {
         switch self {
         case .jobNotFound(let id):
             return ProtocolError(.notFound, "no job with id \(id)")
+        case .dependencyNotFound(let id):
+            return ProtocolError(.notFound, "'after' names job \(id), which does not exist; nothing was enqueued")
         case .staleVersion(let job, let expected):
             return ProtocolError(
                 .staleVersion,

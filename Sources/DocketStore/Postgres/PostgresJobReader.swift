@@ -14,7 +14,7 @@ public class PostgresJobReader: JobReader {
     static let jobColumns = """
         id, queue, state, version, priority, payload, attempt, max_attempts, run_at, created_at, updated_at, \
         lease_expires_at, worker, progress, result, last_error, unique_key, lease_ms, backoff_initial_ms, backoff_max_ms, \
-        concurrency_key, timeout_ms, traceparent, tracestate
+        concurrency_key, timeout_ms, traceparent, tracestate, after_ids, waiting_for
         """
     static let jobColumnCount = jobColumns.split(separator: ",").count
     static let eventColumns = "seq, at, job, queue, type, version, state, data, peer"
@@ -70,7 +70,7 @@ public class PostgresJobReader: JobReader {
                 progress: r.optionalText(13).map(RawJSON.init(trusted:)), result: r.optionalText(14).map(RawJSON.init(trusted:)),
                 lastError: r.optionalText(15).map(RawJSON.init(trusted:)), uniqueKey: r.optionalText(16),
                 concurrencyKey: r.optionalText(20), timeoutMs: r.optionalInt(21), traceparent: r.optionalText(22),
-                tracestate: r.optionalText(23)),
+                tracestate: r.optionalText(23), after: r.ids(24), waitingFor: r.ids(25)),
             storedState: storedState, leaseMs: r.optionalInt(17), backoffInitialMs: r.int(18), backoffMaxMs: r.int(19))
     }
 
@@ -143,7 +143,7 @@ public class PostgresJobReader: JobReader {
             conditions.append("queue = $\(values.count)")
         }
         if let state = request.state {
-            conditions.append(state == .pending ? "state IN ('pending', 'scheduled')" : "state = '\(state.rawValue)'")
+            conditions.append(state == .pending ? "state IN ('pending', 'scheduled', 'blocked')" : "state = '\(state.rawValue)'")
         }
         values.append(.int(request.limit + 1))
         let sql = """

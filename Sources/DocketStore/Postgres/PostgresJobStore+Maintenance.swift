@@ -61,6 +61,7 @@ extension PostgresJobStore {
                 continue  // its worker got there first (progress, complete) through another daemon
             }
             record(.leaseExpired, job, ChangeContext(now: context.now), data: nil)
+            try settleDependents(of: job, context)
             jobs.append(job)
         }
         return jobs

@@ -131,10 +131,24 @@ enum PostgresSchema {
         ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
         CREATE INDEX docket_queue_claims_recent ON docket_queue_claims (queue, at);
         """,
-        // 3: attempt timeouts, trace context and logs; attempt_deadline is the running
-        // attempt's end, indexed for the deadline timer like lease_expires_at; log_bytes is
-        // the size of the job's log events kept, log_dropped_bytes of those dropped.
+        // 3: attempt timeouts, trace context, logs and dependencies; attempt_deadline is the
+        // running attempt's end, indexed for the deadline timer like lease_expires_at;
+        // log_bytes is the size of the job's log events kept, log_dropped_bytes of those
+        // dropped. A job waiting for its dependencies is 'blocked' (outside the claim index,
+        // as 'scheduled' ones are); after_ids and waiting_for are its dependencies and those
+        // not completed yet, and docket_dependencies holds one row per waiting edge.
         """
+        ALTER TABLE docket_jobs DROP CONSTRAINT docket_jobs_state_check;
+        ALTER TABLE docket_jobs ADD CONSTRAINT docket_jobs_state_check
+            CHECK (state IN ('scheduled', 'blocked', 'pending', 'running', 'completed', 'failed', 'cancelled'));
+        ALTER TABLE docket_jobs ADD COLUMN after_ids bigint[];
+        ALTER TABLE docket_jobs ADD COLUMN waiting_for bigint[];
+        CREATE TABLE docket_dependencies (
+            dependency bigint NOT NULL,
+            job        bigint NOT NULL,
+            PRIMARY KEY (dependency, job)
+        );
+        CREATE INDEX docket_dependencies_job ON docket_dependencies (job);
         ALTER TABLE docket_jobs ADD COLUMN timeout_ms bigint CHECK (timeout_ms >= 1);
         ALTER TABLE docket_jobs ADD COLUMN log_bytes bigint NOT NULL DEFAULT 0;
         ALTER TABLE docket_jobs ADD COLUMN log_dropped_bytes bigint NOT NULL DEFAULT 0;

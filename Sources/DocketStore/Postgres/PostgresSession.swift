@@ -145,6 +145,8 @@ extension PostgresRandomAccessRow {
     func text(_ index: Int) -> String { (try? self[index].decode(String.self)) ?? "" }
     func optionalText(_ index: Int) -> String? { (try? self[index].decode(String?.self)) ?? nil }
     func bool(_ index: Int) -> Bool { (try? self[index].decode(Bool.self)) ?? false }
+    /// A bigint[] column; NULL is none.
+    func ids(_ index: Int) -> [Int64] { ((try? self[index].decode([Int64]?.self)) ?? nil) ?? [] }
 }
 
 /// Bindings built from a list, as the statements here take them.

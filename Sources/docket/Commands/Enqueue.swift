@@ -37,6 +37,8 @@ struct Enqueue: AsyncParsableCommand {
     var uniqueKey: String?
     @Option(help: "Jobs sharing a key count together against the queue's --max-running-per-key (docket queue set).")
     var concurrencyKey: String?
+    @Option(help: "A job that must complete first; repeat for several. If it fails or is cancelled, this job is cancelled.")
+    var after: [Int64] = []
     @Option(help: "End an attempt that runs longer than this (30s, 10m, ...), even while it reports progress.")
     var timeout: DurationArgument?
     @Option(help: "W3C trace context for the worker (default: $TRACEPARENT).") var traceparent = Self.environment("TRACEPARENT")
@@ -58,7 +60,7 @@ struct Enqueue: AsyncParsableCommand {
             queue: queue, priority: priority, runAt: at.flatMap(Timestamp.parse), delay: delay?.duration,
             maxAttempts: maxAttempts, backoff: backoff.map { Backoff(initial: $0.duration, max: backoffMax?.duration) },
             uniqueKey: uniqueKey, concurrencyKey: concurrencyKey, timeout: timeout?.duration, traceparent: traceparent,
-            tracestate: tracestate)
+            tracestate: tracestate, after: after)
         if lines {
             try await enqueueLines(template)
             return
