@@ -26,7 +26,7 @@ private let pendingJobText =
     + #""max_attempts":3,"run_at":"2026-11-23T06:00:00.000Z","created_at":"2026-11-23T06:00:00.000Z","#
     + #""updated_at":"2026-11-23T06:00:00.000Z","lease_expires_at":null,"worker":null,"progress":null,"#
     + #""result":null,"last_error":null,"unique_key":null,"concurrency_key":null,"#
-    + #""timeout_ms":null,"traceparent":null,"tracestate":null}"#
+    + #""timeout_ms":null,"traceparent":null,"tracestate":null,"after":[],"waiting_for":[]}"#
 
 private let runningJobText =
     #"{"id":42,"queue":"emails","state":"running","version":3,"priority":-2,"payload":{"to":"a@b"},"attempt":1,"#
@@ -34,7 +34,7 @@ private let runningJobText =
     + #""updated_at":"2026-11-23T06:00:01.500Z","lease_expires_at":"2026-11-23T06:00:31.500Z","worker":"agent-7","#
     + #""progress":{"pct":50},"result":1.50,"last_error":"timeout","unique_key":"u-1","#
     + #""concurrency_key":"repo-1","timeout_ms":600000,"#
-    + #""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"vendor=abc"}"#
+    + #""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"vendor=abc","after":[],"waiting_for":[]}"#
 
 private let event = JobEvent(
     seq: 1234, at: t0, job: 42, queue: "emails", kind: .leaseExpired, version: 4, state: .pending,
@@ -119,7 +119,7 @@ struct ResponseEncoderTests {
             job.keys
                 == ["id", "queue", "state", "version", "priority", "payload", "attempt", "max_attempts", "run_at",
                     "created_at", "updated_at", "lease_expires_at", "worker", "progress", "result", "last_error",
-                    "unique_key", "concurrency_key", "timeout_ms", "traceparent", "tracestate"])
+                    "unique_key", "concurrency_key", "timeout_ms", "traceparent", "tracestate", "after", "waiting_for"])
     }
 
     /// Queue names, workers and unique keys are escaped.

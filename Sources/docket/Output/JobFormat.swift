@@ -33,12 +33,21 @@ enum JobFormat {
             guard let value else { return "-" }
             return "\(Timestamp.format(milliseconds: value)) (\(RelativeTime.describe(value, now: now)))"
         }
-        let fields: [(String, String)] = [
+        func ids(_ ids: [Int64]) -> String { ids.isEmpty ? "-" : ids.map(String.init).joined(separator: ", ") }
+        var fields: [(String, String)] = [
             ("queue", job.queue), ("version", String(job.version)), ("attempt", "\(job.attempt) of \(job.maxAttempts)"),
             ("priority", String(job.priority)), ("worker", job.worker ?? "-"), ("created", time(job.createdAt)),
             ("updated", time(job.updatedAt)), ("run at", time(job.runAt)), ("lease until", time(job.leaseExpiresAt)),
-            ("unique key", job.uniqueKey ?? "-"), ("payload", job.payload.text), ("progress", job.progress?.text ?? "-"),
-            ("result", job.result?.text ?? "-"), ("last error", job.lastError?.text ?? "-"),
+            ("unique key", job.uniqueKey ?? "-"),
+        ]
+        // Shown only when set, so the common job reads as before.
+        if !job.after.isEmpty { fields += [("after", ids(job.after)), ("waiting for", ids(job.waitingFor))] }
+        if let timeout = job.timeoutMs { fields.append(("timeout", RateArgument.describe(timeout))) }
+        if let key = job.concurrencyKey { fields.append(("concurrency key", key)) }
+        if let traceparent = job.traceparent { fields.append(("traceparent", traceparent)) }
+        fields += [
+            ("payload", job.payload.text), ("progress", job.progress?.text ?? "-"), ("result", job.result?.text ?? "-"),
+            ("last error", job.lastError?.text ?? "-"),
         ]
         var lines = [Style.bold.apply("job \(job.id)") + "  " + Style.of(job.state).apply(state(of: job, now: now))]
         let width = fields.map(\.0.count).max() ?? 0
@@ -60,7 +69,7 @@ enum JobFormat {
     static func eventLine(_ event: JobEvent) -> String {
         let time = Timestamp.format(milliseconds: event.at).dropFirst(11).dropLast()
         let columns = [
-            String(time), "job \(event.job)".padding(8), event.queue.padding(12), event.kind.rawValue.padding(15),
+            String(time), "job \(event.job)".padding(8), event.queue.padding(12), event.kind.rawValue.padding(16),
             "v\(event.version)".padding(5), Style.of(event.state).apply(event.state.rawValue.padding(10)),
         ]
         return (columns + [event.data.map { preview($0) } ?? ""]).joined(separator: " ").trailingSpacesRemoved
