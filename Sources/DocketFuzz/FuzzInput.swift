@@ -209,7 +209,7 @@ enum FuzzInput {
             check(parseLine(line)?["event"]?["queue"] == .string(queue), "an event line does not give the queue back")
         case .backup(let path):
             check(roundTrip(.backedUp(path: path, bytes: 0), id: request.id)["path"] == .string(path), "the path was not echoed")
-        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge:
+        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge, .metrics:
             break
         }
     }
@@ -238,7 +238,7 @@ enum FuzzInput {
         }
         switch operation {
         case .hello(let client): return isShort(client)
-        case .ping, .stats, .scheduleList: return true
+        case .ping, .stats, .scheduleList, .metrics: return true
         case .enqueue(let job): return isValid(job)
         case .enqueueMany(let jobs): return (1...limits.maxBatchJobs).contains(jobs.count) && jobs.allSatisfy(isValid)
         case .claim(let claim):

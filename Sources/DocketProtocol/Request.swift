@@ -37,6 +37,8 @@ public enum Op: Sendable, Equatable {
     case purge(PurgeRequest)
     /// Copies the live database to a new file at this absolute path.
     case backup(path: String)
+    /// The Prometheus text exposition of this daemon's metrics and the store's gauges.
+    case metrics
 
     /// The op's name on the wire.
     public var name: String {
@@ -60,13 +62,14 @@ public enum Op: Sendable, Equatable {
         case .scheduleList: return "schedule_list"
         case .purge: return "purge"
         case .backup: return "backup"
+        case .metrics: return "metrics"
         }
     }
 
     /// Whether the op may be served on a read-only socket: it changes nothing and writes nothing.
     public var isReadOnly: Bool {
         switch self {
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList: return true
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .metrics: return true
         default: return false
         }
     }
@@ -83,7 +86,7 @@ public enum Op: Sendable, Equatable {
     public var isWrite: Bool {
         switch self {
         case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .schedulePut, .scheduleDelete, .purge: return true
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup: return false
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup, .metrics: return false
         }
     }
 }

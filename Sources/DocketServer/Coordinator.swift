@@ -268,7 +268,7 @@ public final class Coordinator {
             return (.done, [])
         case .purge(let request):
             return (.purged(try store.purge(request)), [])
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup:
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .backup, .metrics:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
     }
