@@ -70,7 +70,7 @@ public final class DocketMetrics: Sendable {
     func exposition(_ store: StoreFigures, connections: Int, waitingClaims: Int, now: Int64) -> String {
         scrape.withLockedValue { gauges in
             gauges.set(store, connections: connections, waitingClaims: waitingClaims, now: now)
-            return registry.emitToString()
+            return ExpositionOrder.sorted(registry.emitToString())
         }
     }
 }
