@@ -143,6 +143,25 @@ struct MetricsEndToEndTests {
         await client.close()
     }
 
+    /// Every docket_* name the Grafana dashboard and the alert rules use is in a real scrape,
+    /// and the dashboard has the panels an operator looks at first.
+    @Test(arguments: Backend.available) func contrib_dashboardAndRulesNameRealMetrics(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend, arguments: ["--metrics-listen", "127.0.0.1:0"])
+        let client = try await daemon.connect()
+        _ = try await client.job(["op": "enqueue", "queue": "q"])
+        _ = try await client.job(["op": "claim", "queue": "q"])
+        let dashboard = Scrape.contrib.appendingPathComponent("grafana/docket-dashboard.json")
+        let rules = Scrape.contrib.appendingPathComponent("prometheus/alerts.yml")
+        _ = try await Scrape.parse(try await Scrape.viaHTTP(daemon).body, uses: [dashboard, rules])
+        let panels = try JSONParser.parse(Array(try Data(contentsOf: dashboard)))["panels"]?.array ?? []
+        let titles = panels.compactMap { $0["title"]?.string }
+        for wanted in ["Throughput by queue", "Queue lag", "Wait time percentiles", "Run time percentiles", "Failures by queue", "Running by queue"] {
+            #expect(titles.contains { $0.hasPrefix(wanted) }, "no panel \(wanted)")
+        }
+        #expect(panels.allSatisfy { !($0["targets"]?.array ?? []).isEmpty })
+        await client.close()
+    }
+
     /// Without --metrics-listen nothing but the socket serves the metrics.
     @Test func http_offByDefault() async throws {
         let daemon = try await Daemon()
