@@ -1,4 +1,6 @@
+import DocketStore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -145,5 +147,29 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
         let sent = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { sent.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
+    }
+}
+
+/// Scrapes over HTTP: each is a read on the reader pool, and scrapes that arrive while one is
+/// being read share its answer, so however many scrapers there are they take at most one
+/// reader thread at a time from the job socket's `get`, `list` and `stats`.
+final class MetricsScrapes: Sendable {
+    private let context: ServerContext
+    private let inFlight = NIOLockedValueBox<EventLoopFuture<String>?>(nil)
+
+    init(context: ServerContext) {
+        self.context = context
+    }
+
+    func text(on eventLoop: any EventLoop) -> EventLoopFuture<String> {
+        let context = self.context
+        let (future, started) = inFlight.withLockedValue { current -> (EventLoopFuture<String>, Bool) in
+            if let current { return (current, false) }
+            let future = context.readers.run(on: eventLoop) { reader throws(StoreError) in try context.metricsText(reader) }
+            current = future
+            return (future, true)
+        }
+        if started { future.whenComplete { [inFlight] _ in inFlight.withLockedValue { $0 = nil } } }
+        return future.hop(to: eventLoop)
     }
 }
