@@ -65,8 +65,14 @@ final class TopFeed: Sendable {
                 let stats = try await client.stats()
                 update { $0.apply(stats: stats) }
             }
-            if !isUnsupported("queue_list"), let queues = try await ask(["op": "queue_list"])?["queues"]?.array {
-                update { $0.apply(queueList: queues) }
+            if !isUnsupported("queue_list"), let queues = try await ask(["op": "queue_list"])?["queues"] {
+                // An array of queue objects; an object keyed by name is read the same way.
+                let list = queues.array ?? (queues.object?.members ?? []).map { member -> JSONValue in
+                    guard case .object(var queue) = member.value else { return member.value }
+                    queue["name"] = queue["name"] ?? .string(member.key)
+                    return .object(queue)
+                }
+                update { $0.apply(queueList: list) }
             }
             try await refreshRunningJobs()
             update { if $0.status?.hasPrefix("docketd") == true { $0.status = nil } }
