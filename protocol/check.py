@@ -49,14 +49,14 @@ VECTORS = os.path.join(HERE, "vectors.jsonl")
 
 OPS = ["hello", "ping", "enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats",
        "watch", "schedule_put", "schedule_get", "schedule_delete", "schedule_list", "purge", "backup", "queue_put",
-       "queue_get", "queue_list"]
+       "queue_get", "queue_list", "metrics"]
 CODES = ["bad_request", "unknown_op", "not_found", "stale_version", "invalid_state", "too_large", "forbidden",
          "shutting_down", "internal", "watch_overflow", "unavailable", "in_doubt"]
 # Codes that close the connection: no vector may cause them.
 CLOSING = ["too_large", "watch_overflow"]
 # Ops that change nothing, so no event can follow them: allowed after a successful watch vector.
 READ_ONLY_OPS = ["hello", "ping", "get", "list", "stats", "watch", "schedule_get", "schedule_list", "queue_get",
-                 "queue_list"]
+                 "queue_list", "metrics"]
 
 # bad_request vectors whose rule JSON Schema cannot express, so the schema accepts them:
 # the daemon checks these and the README states them.

@@ -224,7 +224,7 @@ enum FuzzInput {
             roundTrip(
                 .failure(ProtocolError(.staleVersion, "stale", queue: QueueReference(name: put.queue, version: put.version + 1))),
                 id: request.id)
-        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge, .queueGet, .queueList:
+        case .hello, .ping, .get, .list, .stats, .scheduleList, .purge, .queueGet, .queueList, .metrics:
             break
         }
     }
@@ -256,7 +256,7 @@ enum FuzzInput {
         }
         switch operation {
         case .hello(let client): return isShort(client)
-        case .ping, .stats, .scheduleList, .queueList: return true
+        case .ping, .stats, .scheduleList, .queueList, .metrics: return true
         case .enqueue(let job): return isValid(job)
         case .enqueueMany(let jobs): return (1...limits.maxBatchJobs).contains(jobs.count) && jobs.allSatisfy(isValid)
         case .claim(let claim):

@@ -28,6 +28,8 @@ public enum Reply: Sendable {
     case purged(Int64)
     /// `backup`: where the copy is and how big.
     case backedUp(path: String, bytes: Int64)
+    /// `metrics`: the Prometheus text exposition.
+    case metrics(String)
     case failure(ProtocolError)
 }
 
@@ -92,6 +94,7 @@ extension Reply: Equatable {
         case (.stats(let a), .stats(let b)): return a == b
         case (.watching(let a), .watching(let b)): return a == b
         case (.purged(let a), .purged(let b)): return a == b
+        case (.metrics(let a), .metrics(let b)): return a == b
         case (.backedUp(let a, let x), .backedUp(let b, let y)): return a == b && x == y
         case (.schedule(let a), .schedule(let b)): return a == b
         case (.schedules(let a), .schedules(let b)): return a == b

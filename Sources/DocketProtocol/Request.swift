@@ -42,6 +42,8 @@ public enum Op: Sendable, Equatable {
     case purge(PurgeRequest)
     /// Copies the live database to a new file at this absolute path.
     case backup(path: String)
+    /// The Prometheus text exposition of this daemon's metrics and the store's gauges.
+    case metrics
 
     /// The op's name on the wire.
     public var name: String {
@@ -70,13 +72,14 @@ public enum Op: Sendable, Equatable {
         case .queueList: return "queue_list"
         case .purge: return "purge"
         case .backup: return "backup"
+        case .metrics: return "metrics"
         }
     }
 
     /// Whether the op may be served on a read-only socket: it changes nothing and writes nothing.
     public var isReadOnly: Bool {
         switch self {
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList: return true
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .metrics: return true
         default: return false
         }
     }
@@ -96,7 +99,7 @@ public enum Op: Sendable, Equatable {
         case .enqueue, .enqueueMany, .claim, .progress, .complete, .fail, .cancel, .retry, .snooze, .log, .schedulePut,
             .scheduleDelete, .queuePut, .purge:
             return true
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup, .metrics:
             return false
         }
     }

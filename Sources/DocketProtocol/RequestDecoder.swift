@@ -10,6 +10,8 @@ public struct RequestDecoder: Sendable {
     public struct Rejection: Error, Sendable, Equatable {
         public var id: JSONValue?
         public var error: ProtocolError
+        /// The op the line named, when it is one this daemon serves (for the request counters).
+        public var op: String? = nil
     }
 
     public func decode(_ line: some Collection<UInt8>) -> Result<Request, Rejection> {
@@ -31,7 +33,8 @@ public struct RequestDecoder: Sendable {
             let operation = try decodeOperation(fields)
             return .success(Request(id: id, operation: operation, fields: operation.answersWithJobs ? try fields.jobFields() : .all))
         } catch {
-            return .failure(Rejection(id: id, error: error))
+            let op = error.code == .unknownOp ? nil : object["op"]?.string
+            return .failure(Rejection(id: id, error: error, op: op))
         }
     }
 
@@ -116,6 +119,8 @@ public struct RequestDecoder: Sendable {
                     after: try f.optionalInt("after", in: 0...Int64.max)))
         case "stats":
             return .stats
+        case "metrics":
+            return .metrics
         case "watch":
             let job = try f.optionalInt("job", in: 1...Int64.max)
             let queue = try f.optionalName("queue")

@@ -36,6 +36,9 @@ public enum ResponseEncoder {
         case .purged(let count):
             w.key("purged")
             w.int(count)
+        case .metrics(let text):
+            w.key("text")
+            w.string(text)
         case .watching(let seq):
             w.key("seq")
             w.int(seq)

@@ -81,12 +81,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard !refusing else { return }
         switch unwrapInboundIn(data) {
         case .tooLarge:
+            server.metrics.refused(op: nil, .tooLarge)
             refuse(
                 ProtocolError(
                     .tooLarge, "request line is longer than \(server.info.limits.maxLineBytes) bytes; the connection will close"))
         case .line(let line):
             switch server.decoder.decode(line.readableBytesView) {
             case .failure(let rejection):
+                server.metrics.refused(op: rejection.op, rejection.error.code)
                 append(Slot(response: ResponseEncoder.encode(id: rejection.id, reply: .failure(rejection.error))))
             case .success(let request):
                 accept(request)
@@ -130,30 +132,35 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func accept(_ request: Request) {
         switch request.operation {
         case .hello:
-            append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .hello(server.info))))
+            answerAtOnce(request, .hello(server.info))
         case .ping:
-            append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .pong)))
+            answerAtOnce(request, .pong)
         default:
             if readOnly && !request.operation.isReadOnly {
                 let error = ProtocolError(
                     .forbidden, "this socket is read-only; send \(request.operation.name) through the read-write socket")
-                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                answerAtOnce(request, .failure(error))
                 return
             }
             if case .watch = request.operation, watch != nil {
                 let error = ProtocolError.badRequest("this connection is already watching; open another connection for a second watch")
-                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                answerAtOnce(request, .failure(error))
                 return
             }
             if server.isDraining {
                 let error = ProtocolError(.shuttingDown, "docketd is shutting down; reconnect when it is back")
-                append(Slot(response: ResponseEncoder.encode(id: request.id, reply: .failure(error))))
+                answerAtOnce(request, .failure(error))
                 return
             }
             waitingToStart.append((firstSequence + slots.count, request))
             append(Slot())
             startRequests()
         }
+    }
+
+    private func answerAtOnce(_ request: Request, _ reply: Reply) {
+        server.metrics.answered(request.operation.name, reply)
+        append(Slot(response: ResponseEncoder.encode(id: request.id, reply: reply)))
     }
 
     /// Answers with a last error line, reads nothing more, and closes after it.
@@ -189,11 +196,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func submitChange(_ request: Request, sequence: Int) {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        let (id, fields) = (request.id, request.fields)
+        let (id, fields, op) = (request.id, request.fields, request.operation.name)
         server.writer.submit(
             WriteCommand(action: .operation(request.operation), origin: origin, eventLoop: eventLoop) { reply in
                 bound.value.changesInFlight -= 1
-                bound.value.answer(sequence, id: id, reply: reply, fields: fields)
+                bound.value.answer(sequence, op: op, id: id, reply: reply, fields: fields)
             })
     }
 
@@ -236,6 +243,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return .queue(try reader.queues(named: name)[0])
             case .queueList:
                 return .queues(try reader.queues(named: nil))
+            case .metrics:
+                return .metrics(try server.metricsText(reader))
             default:
                 return .failure(ProtocolError(.internal, "\(operation.name) is not a read"))
             }
@@ -254,16 +263,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 handler.stopWatch()
             }
             switch result {
-            case .success(let reply): handler.answer(sequence, id: id, reply: reply, fields: fields)
-            case .failure(let error as StoreError): handler.answer(sequence, id: id, reply: .failure(error.protocolError))
-            case .failure: handler.answer(sequence, id: id, reply: .failure(ProtocolError(.shuttingDown, "docketd is shutting down")))
+            case .success(let reply): handler.answer(sequence, op: operation.name, id: id, reply: reply, fields: fields)
+            case .failure(let error as StoreError):
+                handler.answer(sequence, op: operation.name, id: id, reply: .failure(error.protocolError))
+            case .failure:
+                handler.answer(
+                    sequence, op: operation.name, id: id, reply: .failure(ProtocolError(.shuttingDown, "docketd is shutting down")))
             }
         }
     }
 
     // MARK: Answers
 
-    private func answer(_ sequence: Int, id: JSONValue?, reply: Reply, fields: JobFields = .all) {
+    private func answer(_ sequence: Int, op: String, id: JSONValue?, reply: Reply, fields: JobFields = .all) {
+        server.metrics.answered(op, reply)
         let index = sequence - firstSequence
         slots[slots.index(slots.startIndex, offsetBy: index)].response = ResponseEncoder.encode(id: id, reply: reply, fields: fields)
         if case .claimed(let job?) = reply {

@@ -297,7 +297,7 @@ public final class Coordinator {
         case .queuePut(let request):
             _ = try store.putQueue(request, context)
             return (.queue(try store.queuesAsSeen(named: request.queue)[0]), [request.queue])
-        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup:
+        case .hello, .ping, .get, .list, .stats, .watch, .scheduleGet, .scheduleList, .queueGet, .queueList, .backup, .metrics:
             return (.failure(ProtocolError(.internal, "\(operation.name) is not a write")), [])
         }
     }

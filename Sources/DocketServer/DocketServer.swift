@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable {
     public var retention = Retention()
     /// Test-only fault: the writer wedges after this many milliseconds.
     public var stallWriterAfterMs: UInt64?
+    /// Where to serve `GET /metrics` over HTTP; nil (the default) serves none.
+    public var metricsListen: MetricsListenAddress?
 
     public init(socketPath: String, databasePath: String) {
         self.socketPath = socketPath
@@ -59,6 +61,7 @@ public final class DocketDaemon: Sendable {
     private let checkpointer: WALCheckpointer?
     private let events: EventRoute
     private let notifications: NIOLockedValueBox<[RepeatedTask]> = NIOLockedValueBox([])
+    private let metricsServer: MetricsHTTPServer?
 
     /// Opens the database, starts the writer and binds the socket: once this returns the
     /// daemon is serving.
@@ -90,15 +93,16 @@ public final class DocketDaemon: Sendable {
         let hub = EventHub()
         let events = EventRoute(hub: hub)
         self.events = events
+        let metrics = DocketMetrics()
         let writer = Writer(
             coordinator: Coordinator(store: backend.store, retention: configuration.retention, sharedStore: backend.isShared),
-            clock: backend.clock, logger: logger, wal: backend.wal, publish: { events.committed($0) },
+            clock: backend.clock, logger: logger, wal: backend.wal, publish: { events.committed($0) }, metrics: metrics,
             stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
             writer: writer, hub: hub, readers: ReaderPool(readers: backend.readers, flusher: writer.flusher),
             info: ServerInfo(version: Self.version, limits: configuration.limits, store: backend.name),
             databasePath: configuration.postgres == nil ? configuration.databasePath : nil, access: configuration.access,
-            clock: backend.clock, logger: logger)
+            clock: backend.clock, logger: logger, metrics: metrics)
         if let store = backend.shared {
             do {
                 let latest = try backend.readers[0].latestEventSeq()
@@ -132,6 +136,16 @@ public final class DocketDaemon: Sendable {
             try? group.syncShutdownGracefully()
             throw StartupError("cannot listen on \(configuration.socketPath): \(error)")
         }
+        do {
+            metricsServer = try configuration.metricsListen.map { [context] address in
+                try MetricsHTTPServer(address: address, scrapes: MetricsScrapes(context: context), logger: logger)
+            }
+        } catch {
+            for listener in listeners.withLockedValue({ $0 }) { try? listener.close().wait() }
+            writer.stopAndWait()
+            try? group.syncShutdownGracefully()
+            throw error
+        }
         let served =
             configuration.inheritedSockets.isEmpty
             ? configuration.socketPath
@@ -143,6 +157,7 @@ public final class DocketDaemon: Sendable {
                 "store": "\(context.info.store)",
                 "synchronous": "\(configuration.postgres == nil ? configuration.synchronous.rawValue : "the server's")",
                 "version": "\(Self.version)",
+                "metrics": "\(metricsServer?.url ?? "the metrics op only")",
             ])
     }
 
@@ -210,6 +225,7 @@ public final class DocketDaemon: Sendable {
         context.startDraining()
         socketWatch.withLockedValue { $0?.cancel() }
         for listener in listeners.withLockedValue({ $0 }) { try? listener.close().wait() }
+        metricsServer?.shutdown()
         context.writer.stopAndWait()
         events.stopFollowing()
         context.readers.shutdown()

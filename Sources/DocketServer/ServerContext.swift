@@ -23,6 +23,7 @@ final class ServerContext: Sendable {
     let clock: any WallClock
     let startedAt: Int64
     let logger: Logger
+    let metrics: DocketMetrics
     /// Requests in flight on one connection before it stops reading (backpressure).
     let maxOutstandingPerConnection = 1024
 
@@ -31,8 +32,9 @@ final class ServerContext: Sendable {
 
     init(
         writer: Writer, hub: EventHub, readers: ReaderPool, info: ServerInfo, databasePath: String?, access: AccessPolicy,
-        clock: any WallClock, logger: Logger
+        clock: any WallClock, logger: Logger, metrics: DocketMetrics
     ) {
+        self.metrics = metrics
         self.databasePath = databasePath
         self.hub = hub
         self.access = access

@@ -45,6 +45,8 @@ public final class Writer: Sendable {
 
     // The coordinator is confined to the writer thread; nothing else touches it.
     private nonisolated(unsafe) let engine: Coordinator
+    // Confined to the writer thread too: counts what each committed batch did.
+    private nonisolated(unsafe) let batchMetrics: BatchMetrics
 
     /// Where committed batches go to be made durable and answered.
     let flusher: Flusher
@@ -54,9 +56,10 @@ public final class Writer: Sendable {
     /// go to `publish`, for `watch` connections.
     public init(
         coordinator: Coordinator, clock: any WallClock, logger: Logger, wal: WALFlush?,
-        publish: @escaping @Sendable ([JobEvent]) -> Void, stallAfterMs: UInt64? = nil
+        publish: @escaping @Sendable ([JobEvent]) -> Void, metrics: DocketMetrics, stallAfterMs: UInt64? = nil
     ) {
         self.engine = coordinator
+        self.batchMetrics = BatchMetrics(metrics)
         self.flusher = Flusher(wal: wal, publish: publish, logger: logger)
         self.stallAfterMs = stallAfterMs
         self.clock = clock
@@ -133,7 +136,7 @@ public final class Writer: Sendable {
             busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             stallIfFaultInjected()
             flusher.beginBatch()
-            let outcome = engine.process(batch, now: clock.now(), wake: woken ? wake : [])
+            let outcome = batchMetrics.measure { engine.process(batch, now: clock.now(), wake: woken ? wake : []) }
             if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)

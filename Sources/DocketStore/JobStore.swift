@@ -100,6 +100,8 @@ public protocol JobReader: AnyObject {
     func list(_ request: ListRequest) throws(StoreError) -> (jobs: [Job], next: Int64?)
     /// Job counts by queue and state, queues in name order.
     func counts() throws(StoreError) -> [(queue: String, counts: [(state: JobState, count: Int64)])]
+    /// Each queue's oldest `run_at` among its eligible pending jobs (queue lag); see `OldestEligible`.
+    func oldestEligible() throws(StoreError) -> [String: Int64]
     /// Stored events after `seq` that match `scope`, oldest first, at most `limit`.
     func events(after seq: Int64, scope: WatchScope, limit: Int) throws(StoreError) -> [JobEvent]
     /// The newest event's seq (0 when there is none).

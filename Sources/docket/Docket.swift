@@ -35,7 +35,7 @@ struct Docket: AsyncParsableCommand {
         subcommands: [
             Enqueue.self, Claim.self, Progress.self, Complete.self, Fail.self, Cancel.self, Retry.self, Show.self,
             List.self, Watch.self, Logs.self, Stats.self, Snooze.self, QueueCommand.self, ScheduleCommand.self, Purge.self, Backup.self, Ping.self, Wait.self, Work.self,
-            Bench.self, MCPServe.self,
+            Bench.self, MCPServe.self, Metrics.self, Top.self,
         ])
 
     @Option(help: ArgumentHelp("docketd's socket.", discussion: "Default: $DOCKET_SOCKET, then the daemon's default path."))

@@ -68,6 +68,14 @@ struct Docketd: ParsableCommand {
     @Option(help: "The longest request line accepted, in bytes.")
     var maxLineBytes: Int = 1 << 20
 
+    @Option(
+        help: """
+            Also serve the metrics (the metrics op's Prometheus text) at http://HOST:PORT/metrics, \
+            e.g. 127.0.0.1:9464. Off by default. Read only and without authentication: bind it to \
+            loopback or a private network.
+            """)
+    var metricsListen: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -201,6 +209,7 @@ struct Docketd: ParsableCommand {
                 }
                 return (state, milliseconds)
             })
+        configuration.metricsListen = try metricsListen.map(MetricsListenAddress.init(parsing:))
         configuration.inheritedSockets = try Systemd.inheritedSockets()
         if let stall = DefaultPaths.environment("DOCKETD_TEST_STALL_WRITER_AFTER_MS") {
             configuration.stallWriterAfterMs = UInt64(stall)
