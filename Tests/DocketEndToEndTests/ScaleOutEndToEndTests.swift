@@ -188,7 +188,7 @@ struct ScaleOutEndToEndTests {
         await client.close()
         let check = try Daemon.runToExit(["--check", "--db", url])
         #expect(check.status == 0, "\(check.output)")
-        #expect(check.output.contains("schema version: 2") && check.output.contains("jobs:           1"), "\(check.output)")
+        #expect(check.output.contains("schema version: 3") && check.output.contains("jobs:           1"), "\(check.output)")
         #expect(check.output.contains("integrity:      ok"), "\(check.output)")
         #expect(daemon.stop() == 0)
         #expect(daemon.log.contains("docketd serving") && daemon.log.contains("***"))

@@ -19,7 +19,8 @@ struct JobRun {
         /// A lease renewal that keeps the stored progress.
         case renew
         case progress(JSONValue)
-        case log(LogStream, String)
+        /// Output is waiting in the batcher; `final` once the command has ended.
+        case logs(final: Bool)
     }
 
     /// Why the command stopped.
@@ -33,7 +34,7 @@ struct JobRun {
         let start = ContinuousClock.now
         let lost = OneShot<String>()
         let (reportStream, reportInput) = AsyncStream<Report>.makeStream()
-        let logs = LogBatcher { stream, text in reportInput.yield(.log(stream, text)) }
+        let logs = LogBatcher { reportInput.yield(.logs(final: false)) }
         let child: ChildProcess
         do {
             child = try ChildProcess(
@@ -46,7 +47,7 @@ struct JobRun {
         }
         log("started \(settings.command.joined(separator: " ")) (pid \(child.pid)), attempt \(job.attempt) of \(job.maxAttempts)")
 
-        let sender = Task { await send(reportStream, lost: lost) }
+        let sender = Task { await send(reportStream, logs: logs, lost: lost) }
         let renewals = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: settings.lease / 3)
@@ -56,7 +57,7 @@ struct JobRun {
         let logFlusher = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: LogBatcher.interval)
-                logs.flush(everything: false)
+                logs.tick()
             }
         }
         let monitor = Task {
@@ -69,7 +70,7 @@ struct JobRun {
         logFlusher.cancel()
         // After an exit the pump has handed over all the output; what a stopped command
         // writes while it stops is not kept.
-        logs.flush(everything: true)
+        reportInput.yield(.logs(final: true))
         reportInput.finish()
 
         switch ending {
@@ -126,20 +127,22 @@ struct JobRun {
 
     /// Sends reports one at a time, each quoting the version the previous one produced;
     /// returns the last version. A fencing refusal means the job is no longer ours.
-    private func send(_ reportStream: AsyncStream<Report>, lost: OneShot<String>) async -> Int64 {
+    private func send(_ reportStream: AsyncStream<Report>, logs: LogBatcher, lost: OneShot<String>) async -> Int64 {
         var version = job.version
         for await report in reportStream where lost.value == nil {
             let value: JSONValue?
             switch report {
             case .renew: value = nil
             case .progress(let progress): value = progress
-            case .log(let stream, let text):
-                do {
-                    try await reports.log(job: job.id, version: version, text: text, stream: stream)
-                } catch let refusal as DocketError where [.staleVersion, .notFound, .invalidState].contains(refusal.code) {
-                    lost.set("is no longer ours (\(refusal.message))")
-                } catch {
-                    log("could not send output to the job's log: \(error)")
+            case .logs(let final):
+                for (stream, text) in logs.take(everything: final) where lost.value == nil {
+                    do {
+                        try await reports.log(job: job.id, version: version, text: text, stream: stream)
+                    } catch let refusal as DocketError where [.staleVersion, .notFound, .invalidState].contains(refusal.code) {
+                        lost.set("is no longer ours (\(refusal.message))")
+                    } catch {
+                        log("could not send output to the job's log: \(error)")
+                    }
                 }
                 continue
             }

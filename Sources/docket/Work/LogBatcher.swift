@@ -1,67 +1,85 @@
 import DocketProtocol
 import Synchronization
 
-/// Gathers a command's output into log batches: whole lines, at most `maxBatchBytes` each,
-/// sent at least every `interval`, so a chatty command makes a few requests a second rather
-/// than one per line, and a quiet one's lines still show up within that interval.
+/// Gathers a command's output for the job's log. The pump adds what it reads; the job's
+/// sender takes it when it is ready to send, in batches of whole lines, so a chatty command
+/// makes a few requests a second rather than one per line and never queues more requests
+/// than the daemon answers: lease renewals, which go through the same sender, keep their
+/// turn. What waits is capped at the 1 MiB the daemon keeps anyway; older output is dropped
+/// first, and the log says so.
 final class LogBatcher: Sendable {
     static let maxBatchBytes = 64 * 1024
     static let interval = Duration.milliseconds(200)
+    static let maxPendingBytes = Int(LogRequest.maxBytesPerJob)
 
     private struct Pending {
         var stdout: [UInt8] = []
         var stderr: [UInt8] = []
+        var dropped = 0
+        /// Whether the sender has been told there is output, and has not taken it yet.
+        var announced = false
     }
 
     private let pending = Mutex(Pending())
-    private let send: @Sendable (LogStream, String) -> Void
+    /// Tells the sender there is output to take.
+    private let announce: @Sendable () -> Void
 
-    init(send: @escaping @Sendable (LogStream, String) -> Void) {
-        self.send = send
+    init(announce: @escaping @Sendable () -> Void) {
+        self.announce = announce
     }
 
     /// Bytes the command wrote; called from the pump's thread.
     func add(_ bytes: ArraySlice<UInt8>, from stream: LogStream) {
-        let full = pending.withLock { pending -> [UInt8]? in
-            let size = Self.append(bytes, to: &pending, stream)
-            guard size >= Self.maxBatchBytes else { return nil }
-            return Self.take(&pending, stream, wholeLinesOnly: true)
+        let announcing = pending.withLock { pending -> Bool in
+            var buffer = stream == .stdout ? pending.stdout : pending.stderr
+            buffer += bytes
+            if buffer.count > Self.maxPendingBytes {
+                let excess = buffer.count - Self.maxPendingBytes
+                buffer.removeFirst(excess)
+                pending.dropped += excess
+            }
+            if stream == .stdout { pending.stdout = buffer } else { pending.stderr = buffer }
+            guard !pending.announced, buffer.count >= Self.maxBatchBytes else { return false }
+            pending.announced = true
+            return true
         }
-        if let full { send(stream, String(decoding: full, as: UTF8.self)) }
+        if announcing { announce() }
     }
 
-    /// Sends what has gathered: whole lines only, unless `everything` (the command ended, or
-    /// a line has waited a whole interval without its end).
-    func flush(everything: Bool) {
-        let batches = pending.withLock { pending in
-            LogStream.allCases.map { ($0, Self.take(&pending, $0, wholeLinesOnly: !everything)) }
+    /// Called every `interval`: a quiet command's lines go out too.
+    func tick() {
+        let announcing = pending.withLock { pending -> Bool in
+            guard !pending.announced, !pending.stdout.isEmpty || !pending.stderr.isEmpty else { return false }
+            pending.announced = true
+            return true
         }
-        for (stream, bytes) in batches where !bytes.isEmpty { send(stream, String(decoding: bytes, as: UTF8.self)) }
+        if announcing { announce() }
     }
 
-    private static func append(_ bytes: ArraySlice<UInt8>, to pending: inout Pending, _ stream: LogStream) -> Int {
-        switch stream {
-        case .stdout:
-            pending.stdout += bytes
-            return pending.stdout.count
-        case .stderr:
-            pending.stderr += bytes
-            return pending.stderr.count
+    /// The batches to send now: whole lines only, unless `everything` (the command ended).
+    func take(everything: Bool) -> [(LogStream, String)] {
+        pending.withLock { pending in
+            pending.announced = false
+            var batches: [(LogStream, String)] = []
+            if pending.dropped > 0 {
+                batches.append((.stderr, "[docket work: \(pending.dropped) bytes of output dropped: the command wrote faster than they could be sent]\n"))
+                pending.dropped = 0
+            }
+            for stream in LogStream.allCases {
+                var buffer = stream == .stdout ? pending.stdout : pending.stderr
+                while !buffer.isEmpty {
+                    var end = min(buffer.count, Self.maxBatchBytes)
+                    if let newline = buffer[..<end].lastIndex(of: UInt8(ascii: "\n")) {
+                        end = newline + 1
+                    } else if !everything && buffer.count < Self.maxBatchBytes {
+                        break  // a line still being written, with room to wait for its end
+                    }
+                    batches.append((stream, String(decoding: buffer[..<end], as: UTF8.self)))
+                    buffer.removeFirst(end)
+                }
+                if stream == .stdout { pending.stdout = buffer } else { pending.stderr = buffer }
+            }
+            return batches
         }
-    }
-
-    /// Up to the last line end (or everything), at most `maxBatchBytes`.
-    private static func take(_ pending: inout Pending, _ stream: LogStream, wholeLinesOnly: Bool) -> [UInt8] {
-        var buffer = stream == .stdout ? pending.stdout : pending.stderr
-        var end = min(buffer.count, maxBatchBytes)
-        if wholeLinesOnly, let newline = buffer[..<end].lastIndex(of: UInt8(ascii: "\n")) {
-            end = newline + 1
-        } else if wholeLinesOnly, buffer.count < maxBatchBytes {
-            end = 0  // a line still being written, and room to wait for its end
-        }
-        let batch = Array(buffer[..<end])
-        buffer.removeFirst(end)
-        if stream == .stdout { pending.stdout = buffer } else { pending.stderr = buffer }
-        return batch
     }
 }
