@@ -85,6 +85,17 @@ struct TopTests {
         try await screen.waitUntilGone()
     }
 
+    /// Colours and reverse video on a terminal, none of either under NO_COLOR.
+    @Test(arguments: [true, false]) func colours_onlyWithoutNoColor(_ colour: Bool) async throws {
+        let daemon = try await Self.fixture()
+        let screen = try await TmuxScreen.start(daemon: daemon, command: "exec \(TmuxScreen.docket) top", colour: colour)
+        defer { screen.kill() }
+        _ = try await screen.waitFor { $0.contains { $0.hasPrefix("RUNNING (all queues)") } }
+        let styled = try await screen.capture(styles: true).joined(separator: "\n")
+        #expect(styled.contains("\u{1B}[") == colour)
+        try await screen.keys("q")
+    }
+
     /// q, SIGINT and SIGTERM all give the terminal back: the shell's screen returns and the
     /// line discipline is cooked and echoing again.
     @Test(arguments: ["q", "SIGINT", "SIGTERM"]) func exit_restoresTheTerminal(_ way: String) async throws {
