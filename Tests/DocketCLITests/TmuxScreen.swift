@@ -15,19 +15,21 @@ final class TmuxScreen: Sendable {
         self.folder = folder
     }
 
-    /// Starts `command` (through `sh -c`) in a new 80 × 24 window, with the daemon's socket and
-    /// NO_COLOR in its environment.
-    static func start(daemon: TestDaemon, command: String) async throws -> TmuxScreen {
+    /// Starts `command` (through `sh -c`) in a new 80 × 24 window, with the daemon's socket and,
+    /// unless `colour`, NO_COLOR in its environment (with `colour`, one the test run itself may
+    /// carry is taken out).
+    static func start(daemon: TestDaemon, command: String, colour: Bool = false) async throws -> TmuxScreen {
         let screen = TmuxScreen(server: "docket-\(getpid())-\(UUID().uuidString.prefix(8))", folder: daemon.folder)
         try await screen.tmux(
-            ["new-session", "-d", "-s", "top", "-x", "80", "-y", "24", "-e", "DOCKET_SOCKET=\(daemon.socketPath)", "-e", "NO_COLOR=1",
-             command])
+            ["new-session", "-d", "-s", "top", "-x", "80", "-y", "24", "-e", "DOCKET_SOCKET=\(daemon.socketPath)"]
+                + (colour ? [] : ["-e", "NO_COLOR=1"]) + [colour ? "unset NO_COLOR; " + command : command])
         return screen
     }
 
-    /// The screen, one string per row.
-    func capture() async throws -> [String] {
-        let text = try await tmux(["capture-pane", "-p", "-t", "top"])
+    /// The screen, one string per row; with `styles`, the SGR sequences of colours and
+    /// attributes too.
+    func capture(styles: Bool = false) async throws -> [String] {
+        let text = try await tmux(["capture-pane", "-p", "-t", "top"] + (styles ? ["-e"] : []))
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         return lines

@@ -63,6 +63,37 @@ struct MetricsEndToEndTests {
         await client.close()
     }
 
+    /// Two daemons on one PostgreSQL database: each counts what went through it, and both
+    /// report the store's figures whole.
+    @Test(.enabled(if: Backend.available.contains(.postgresql))) func twoDaemonsOneStore_countersPerDaemon_gaugesWhole()
+        async throws
+    {
+        let first = try await Daemon(.postgresql)
+        let second = try await Daemon(sharing: first)
+        let (a, b) = (try await first.connect(), try await second.connect())
+        _ = try await a.send(["op": "enqueue", "jobs": .array((0..<10).map { _ in ["queue": "shared"] })])
+        for _ in 0..<4 {
+            let job = try await b.job(["op": "claim", "queue": "shared"])
+            _ = try await b.job(["op": "complete", "job": job["id"]!, "version": job["version"]!])
+        }
+        let viaFirst = try await Scrape.parse(try await Scrape.viaOp(a))
+        let viaSecond = try await Scrape.parse(try await Scrape.viaOp(b))
+        #expect(viaFirst.value("docket_jobs_enqueued_total", ["queue": "shared"]) == 10)
+        #expect(viaSecond.value("docket_jobs_enqueued_total", ["queue": "shared"]) == 0)
+        #expect(viaFirst.value("docket_jobs_completed_total", ["queue": "shared"]) == 0)
+        #expect(viaSecond.value("docket_jobs_completed_total", ["queue": "shared"]) == 4)
+        #expect(viaSecond.value("docket_jobs_claimed_total", ["queue": "shared"]) == 4)
+        for scrape in [viaFirst, viaSecond] {
+            #expect(scrape.value("docket_jobs", ["queue": "shared", "state": "completed"]) == 4)
+            #expect(scrape.value("docket_jobs", ["queue": "shared", "state": "pending"]) == 6)
+            #expect((scrape.value("docket_queue_lag_seconds", ["queue": "shared"]) ?? 0) > 0)
+            #expect(scrape.families["docket_jobs"]?.help.contains("Whole store") == true)
+            #expect(scrape.families["docket_jobs_completed"]?.help.contains("Per daemon") == true)
+        }
+        await a.close()
+        await b.close()
+    }
+
     /// Every metric of the contract is there with its type and a help text, in a daemon's
     /// first scrape after one job went through.
     @Test(arguments: Backend.available) func everyContractMetric_withTypeAndHelp(_ backend: Backend) async throws {
