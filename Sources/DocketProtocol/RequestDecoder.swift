@@ -89,7 +89,8 @@ public struct RequestDecoder: Sendable {
             return .retry(try f.fence())
         case "log":
             let fence = try f.fence()
-            guard case .string(let text)? = f.object["data"] else { throw .badRequest("field 'data' must be the log text, a string") }
+            guard let data = f.object["data"] else { throw .badRequest("field 'data' is missing: the text to append to the job's log") }
+            guard case .string(let text) = data else { throw .badRequest("field 'data' must be the log text, a string, not \(data.typeName)") }
             var stream = LogStream.stdout
             if let name = try f.optionalString("stream", maxBytes: 16) {
                 guard let named = LogStream(rawValue: name) else { throw .badRequest("field 'stream' must be stdout or stderr") }

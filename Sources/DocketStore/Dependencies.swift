@@ -59,8 +59,15 @@ extension DependencySteps {
         return states
     }
 
-    /// Those of `after` not completed yet, from `states` (jobs of the same batch, which are
-    /// not in it, were just enqueued and so are not completed).
+    /// Reads the states of those of `after` not in `states` yet: jobs of the same batch
+    /// named by `after_index`, just enqueued or, through a `unique_key`, found stored.
+    func addStates(of after: [Int64], to states: inout [Int64: JobState]) throws(StoreError) {
+        let unknown = after.filter { states[$0] == nil }
+        guard !unknown.isEmpty else { return }
+        states.merge(try self.states(of: unknown)) { $1 }
+    }
+
+    /// Those of `after` not completed yet, by `states`.
     func waitingList(_ after: [Int64], _ states: [Int64: JobState]) -> [Int64] {
         after.filter { states[$0] != .completed }
     }

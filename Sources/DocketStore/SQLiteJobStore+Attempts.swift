@@ -6,7 +6,7 @@ extension SQLiteJobStore {
         let job = try guarded(
             request.fence, operation: "snooze", from: ["running"],
             set: """
-                state = ?4, run_at = ?3 + ?5, attempt = attempt - 1, lease_expires_at = NULL, worker = NULL,
+                state = ?4, run_at = ?3 + ?5, attempt = attempt - 1, lease_expires_at = NULL,
                 attempt_deadline = NULL
                 """,
             context: context

@@ -18,7 +18,7 @@ extension SQLiteJobStore {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
         guard changed else {
             if stored.job.version != request.fence.version { throw .staleVersion(stored.job.reference, expected: request.fence.version) }
-            throw .invalidState(stored.job.reference, operation: "log to", allowed: [.running])
+            throw .invalidState(stored.job.reference, operation: "log", allowed: [.running])
         }
         try record(.log, stored.job, context, data: data)
         try trimLog(ofJob: stored.job.id)

@@ -197,9 +197,11 @@ public final class SQLiteJobStore: SQLiteJobReader, JobStore {
     }
 
     /// `enqueue`, with the states of the jobs it names in `after` already read.
-    func enqueue(_ request: EnqueueRequest, dependencies states: [Int64: JobState], _ context: ChangeContext) throws(StoreError)
+    func enqueue(_ request: EnqueueRequest, dependencies known: [Int64: JobState], _ context: ChangeContext) throws(StoreError)
         -> (job: Job, created: Bool)
     {
+        var states = known
+        try addStates(of: request.after, to: &states)
         // Looked up before inserting (the writer is alone, so nothing can slip in between):
         // an insert that hit the unique index would still use up an id.
         if let key = request.uniqueKey {

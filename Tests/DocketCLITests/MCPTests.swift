@@ -83,7 +83,11 @@ struct MCPTests {
 
         let tools = try #require(try await mcp.request("tools/list")["tools"]?.array)
         let names = Set(tools.compactMap { $0["name"]?.string })
-        #expect(names == ["enqueue", "claim", "progress", "complete", "fail", "cancel", "retry", "get", "list", "stats", "wait"])
+        #expect(
+            names == [
+                "enqueue", "claim", "progress", "complete", "fail", "snooze", "cancel", "retry", "get", "logs", "list", "stats",
+                "wait",
+            ])
         for tool in tools {
             #expect(tool["description"]?.string?.isEmpty == false && tool["inputSchema"]?["type"] == "object")
         }
@@ -112,6 +116,68 @@ struct MCPTests {
         #expect(stats["queues"]?["research"]?["completed"] == 1)
     }
 
+    /// A pipeline enqueued in one call, a worker's log read back as text (whole, one stream, the
+    /// newest bytes), a snooze, and their refusals as tool errors.
+    @Test func graphSnoozeAndLogs_throughToolCalls() async throws {
+        let daemon = try await TestDaemon.started()
+        let mcp = try MCPSession(socketPath: daemon.socketPath)
+        _ = try await mcp.request(
+            "initialize",
+            ["protocolVersion": "2025-06-18", "capabilities": .object(JSONObject()), "clientInfo": ["name": "test", "version": "1"]])
+        try mcp.notify("notifications/initialized")
+
+        let (graph, _) = try await mcp.call(
+            "enqueue",
+            [
+                "jobs": [
+                    ["queue": "agents", "payload": ["task": "research"], "timeout_ms": 600_000, "concurrency_key": "repo"],
+                    ["queue": "agents", "payload": ["task": "write"], "after_index": [0]],
+                ], "fields": ["state", "timeout_ms", "concurrency_key", "waiting_for"],
+            ])
+        let items = graph["jobs"]?.array ?? []
+        #expect(items.count == 2)
+        #expect(
+            items.first
+                == ["id": 1, "state": "pending", "version": 1, "concurrency_key": "repo", "timeout_ms": 600_000, "waiting_for": []])
+        #expect(items.last?["waiting_for"] == [1])
+        let (after, _) = try await mcp.call(
+            "enqueue",
+            [
+                "queue": "agents", "after": [2], "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "fields": ["traceparent", "after"],
+            ])
+        #expect(after["job"]?["after"] == [2] && after["job"]?["traceparent"]?.string?.hasPrefix("00-4bf9") == true)
+        let (missing, missingIsError) = try await mcp.call("enqueue", ["queue": "agents", "after": [99]])
+        #expect(missingIsError && missing["error"]?["code"] == "not_found")
+
+        let (claimed, _) = try await mcp.call("claim", ["queue": "agents", "worker": "llm", "fields": ["attempt"]])
+        #expect(claimed["job"] == ["id": 1, "version": 2, "attempt": 1])
+        try await daemon.client().log(job: 1, version: 2, text: "thinking\n")
+        try await daemon.client().log(job: 1, version: 2, text: "warning: é\n", stream: .stderr)
+
+        let (log, _) = try await mcp.call("logs", ["job": 1])
+        #expect(log["log"] == "thinking\nwarning: é\n" && log["omitted_bytes"] == 0 && log["log_dropped_bytes"] == 0)
+        #expect(log["job"] == ["id": 1, "state": "running", "version": 2])
+        let (stderr, _) = try await mcp.call("logs", ["job": 1, "stream": "stderr"])
+        #expect(stderr["log"] == "warning: é\n")
+        let (tail, _) = try await mcp.call("logs", ["job": 1, "max_bytes": 3])
+        #expect(tail["log"] == "é\n" && tail["omitted_bytes"] == 18)
+        let (cut, _) = try await mcp.call("logs", ["job": 1, "max_bytes": 2])
+        #expect(cut["log"] == "\n" && cut["omitted_bytes"] == 20, "cut before a character, never inside é")
+        let (history, _) = try await mcp.call("get", ["job": 1, "events": true, "logs": true, "fields": []])
+        #expect(history["events"]?.array?.filter { $0["type"] == "log" }.count == 2)
+        let (unknown, unknownIsError) = try await mcp.call("logs", ["job": 99])
+        #expect(unknownIsError && unknown["error"]?["code"] == "not_found")
+
+        let (snoozed, _) = try await mcp.call(
+            "snooze", ["job": 1, "version": 2, "delay_ms": 60_000, "fields": ["state", "attempt"]])
+        #expect(snoozed["job"] == ["id": 1, "state": "pending", "version": 3, "attempt": 0])
+        let (again, againIsError) = try await mcp.call("snooze", ["job": 1, "version": 3, "delay_ms": 0])
+        #expect(againIsError && again["error"]?["code"] == "invalid_state")
+        let (nothing, _) = try await mcp.call("claim", ["queue": "agents"])
+        #expect(nothing["job"] == .null, "the snoozed job waits out its delay; the others wait for it")
+    }
+
     /// Every member of each op's request schema in protocol/schemas is in its tool's input
     /// schema, so an op gaining a field cannot leave the tools behind.
     @Test func toolSchemas_coverTheProtocolSchemas() async throws {
@@ -124,10 +190,17 @@ struct MCPTests {
         let schemas = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("protocol/schemas")
         for tool in tools {
-            guard let name = tool["name"]?.string, name != "wait" else { continue }
+            // wait and logs are not ops: they read with get.
+            guard let name = tool["name"]?.string, !["wait", "logs"].contains(name) else { continue }
             let text = try String(contentsOf: schemas.appendingPathComponent("\(name).request.json"), encoding: .utf8)
-            let protocolFields = Set(try JSONParser.parse(text)["properties"]?.object?.members.map(\.key) ?? [])
-                .subtracting(["op", "id"])
+            let schema = try JSONParser.parse(text)
+            var protocolFields = Set(schema["properties"]?.object?.members.map(\.key) ?? [])
+            // A form of the request kept in $defs (enqueue's single job: "else": {"$ref": "#/$defs/new_job"}).
+            if let reference = schema["else"]?["$ref"]?.string, reference.hasPrefix("#/$defs/") {
+                let definition = schema["$defs"]?[String(reference.dropFirst("#/$defs/".count))]
+                protocolFields.formUnion(definition?["properties"]?.object?.members.map(\.key) ?? [])
+            }
+            protocolFields.subtract(["op", "id"])
             let toolFields = Set(tool["inputSchema"]?["properties"]?.object?.members.map(\.key) ?? [])
             #expect(protocolFields.isSubset(of: toolFields), "\(name) lacks \(protocolFields.subtracting(toolFields).sorted())")
         }

@@ -46,7 +46,7 @@ struct WorkAttemptTests {
     @Test func tenMegabytes_keepTheNewestMebibyte() async throws {
         _ = try await client.enqueue(queue: "q")
         let script = "head -c 10000000 /dev/zero | tr '\\0' 'a' | fold -w 99 >&2; echo last line >&2"
-        let run = try await cli.run(["work", "--queue", "q", "--max-jobs", "1", "--lease", "5s", "--", "sh", "-c", script])
+        let run = try await cli.run(["work", "--queue", "q", "--max-jobs", "1", "--lease", "10s", "--", "sh", "-c", script])
         #expect(run.status == 0)
         #expect(try await client.get(job: 1).state == .completed)
         let logs = try await cli.run(["logs", "1"])

@@ -72,7 +72,7 @@ struct AttemptTests {
             return
         }
         #expect(snoozed.state == .pending && snoozed.attempt == 0 && snoozed.runAt == h.now + 5000)
-        #expect(snoozed.version == claimed.version + 1 && snoozed.leaseExpiresAt == nil && snoozed.worker == nil)
+        #expect(snoozed.version == claimed.version + 1 && snoozed.leaseExpiresAt == nil && snoozed.worker == claimed.worker, "the worker stays, as after any attempt")
         #expect(try h.store.events(ofJob: claimed.id).last?.kind == .snoozed)
         #expect(h.claim()?.claimedJob == .some(nil), "not before its time")
         guard case .failure(let notRunning)? = h.send(.snooze(SnoozeRequest(fence: JobVersion(job: snoozed.id, version: snoozed.version), delayMs: 1)))

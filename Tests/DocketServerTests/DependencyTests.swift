@@ -103,6 +103,18 @@ struct DependencyTests {
         #expect(doomed.state == .cancelled && doomed.lastError?.value["state"] == "failed")
     }
 
+    /// after_index on an item that its unique_key matched to a stored job waits for that job
+    /// as it is: not at all once it completed, cancelled at once if it failed.
+    @Test(arguments: Backend.available) func afterIndex_onAStoredJob_seesItsState(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
+        _ = h.send(.enqueue(EnqueueRequest(queue: "q", uniqueKey: "done")))
+        _ = try h.claimAndFinish(1)
+        let jobs = h.enqueueAll([EnqueueRequest(queue: "q", uniqueKey: "done"), EnqueueRequest(queue: "q", afterIndex: [0])])
+        #expect(jobs.map(\.id) == [1, 2])
+        #expect(jobs[1].after == [1] && jobs[1].waitingFor.isEmpty)
+        #expect(h.claim()?.claimedJob??.id == 2)
+    }
+
     /// 10,000 dependents of one job are released by its completion, in that transaction.
     /// The heavy steps run off the test pool's two threads, which end-to-end tests need.
     @Test(arguments: Backend.available) func tenThousandDependents_releasedAtOnce(_ backend: Backend) async throws {

@@ -6,7 +6,7 @@ extension PostgresJobStore {
         let job = try guarded(
             request.fence, operation: "snooze", from: ["running"],
             set: """
-                state = $4, run_at = $3::int8 + $5::int8, attempt = attempt - 1, lease_expires_at = NULL, worker = NULL,
+                state = $4, run_at = $3::int8 + $5::int8, attempt = attempt - 1, lease_expires_at = NULL,
                 attempt_deadline = NULL
                 """,
             [.text(request.delayMs > 0 ? "scheduled" : "pending"), .int(request.delayMs)], context)

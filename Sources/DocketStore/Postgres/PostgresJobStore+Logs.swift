@@ -21,7 +21,7 @@ extension PostgresJobStore {
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
         guard let kept = changed?.int(0) else {
             if stored.job.version != request.fence.version { throw .staleVersion(stored.job.reference, expected: request.fence.version) }
-            throw .invalidState(stored.job.reference, operation: "log to", allowed: [.running])
+            throw .invalidState(stored.job.reference, operation: "log", allowed: [.running])
         }
         record(.log, stored.job, context, data: data)
         if kept > LogRequest.maxBytesPerJob { try trimLog(ofJob: stored.job.id, kept: kept) }

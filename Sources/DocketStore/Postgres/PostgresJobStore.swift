@@ -176,9 +176,11 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     }
 
     /// `enqueue`, with the states of the jobs it names in `after` already read.
-    private func enqueue(_ request: EnqueueRequest, dependencies states: [Int64: JobState], _ context: ChangeContext)
+    private func enqueue(_ request: EnqueueRequest, dependencies known: [Int64: JobState], _ context: ChangeContext)
         throws(StoreError) -> (job: Job, created: Bool)
     {
+        var states = known
+        try addStates(of: request.after, to: &states)
         // Looked up first: an insert that meets the key still uses up an id, and ids without
         // gaps are what clients see on SQLite too. ON CONFLICT covers the race with another
         // daemon inserting the same key meanwhile.
@@ -195,13 +197,14 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// those before it, as its key may be among them.
     public func enqueue(all requests: [EnqueueRequest], _ context: ChangeContext) throws(StoreError) -> [(job: Job, created: Bool)] {
         latestNow = context.now
-        let states = try dependencyStates(requests)
+        var states = try dependencyStates(requests)
         var results: [(job: Job, created: Bool)] = []
         results.reserveCapacity(requests.count)
         var keyless: [EnqueueRequest] = []
         func insertKeyless() throws(StoreError) {
             guard !keyless.isEmpty else { return }
             let runAts = keyless.map { $0.runAt.resolve(now: context.now) }
+            try addStates(of: keyless.flatMap(\.after), to: &states)
             let waiting = keyless.map { waitingList($0.after, states) }
             let rows = try session.run(
                 """

@@ -54,6 +54,7 @@ struct ToolCalls: Sendable {
                 return Self.failure(ProtocolError(.unknownOp, "no tool named \(name)"))
             }
             if name == "wait" { return try await wait(request) }
+            if name == "logs" { return try await logs(request) }
             if name == "claim", request["lease_ms"] == nil { request["lease_ms"] = .int(MCPTools.defaultLeaseMs) }
             request["op"] = .string(name)
             return Self.result(try await client.send(.object(request), isRead: ["get", "list", "stats"].contains(name)))
@@ -75,6 +76,44 @@ struct ToolCalls: Sendable {
         _ = try? await follow.value
         timer.cancel()
         return Self.result(try await client.send(["op": "get", "job": .int(id)], isRead: true))
+    }
+
+    /// A job's log as text: `get` with its events and log lines, the `log` events' text joined
+    /// in order (of one stream when asked), the newest `max_bytes` of it.
+    private func logs(_ request: JSONObject) async throws -> CallTool.Result {
+        guard let id = request["job"]?.int64 else { return Self.failure(.badRequest("field 'job' must be a job id")) }
+        var stream: String?
+        if let value = request["stream"], !value.isNull {
+            guard let name = value.string, LogStream(rawValue: name) != nil else {
+                return Self.failure(.badRequest("field 'stream' must be stdout or stderr"))
+            }
+            stream = name
+        }
+        var limit = MCPTools.defaultLogBytes
+        if let value = request["max_bytes"], !value.isNull {
+            guard let bytes = value.int64, (1...1_048_576).contains(bytes) else {
+                return Self.failure(.badRequest("field 'max_bytes' must be between 1 and 1048576"))
+            }
+            limit = bytes
+        }
+        let answer = try await client.send(
+            ["op": "get", "job": .int(id), "events": true, "logs": true, "fields": ["state"]], isRead: true)
+        guard answer["ok"] == true else { return Self.result(answer) }
+        var text: [UInt8] = []
+        for event in answer["events"]?.array ?? [] where event["type"] == "log" {
+            guard stream == nil || event["data"]?["stream"]?.string == stream, let line = event["data"]?["text"]?.string
+            else { continue }
+            text += Array(line.utf8)
+        }
+        var start = max(0, text.count - Int(limit))
+        while start < text.count, text[start] & 0xC0 == 0x80 { start += 1 }  // not inside a character
+        return Self.result(
+            .object(
+                JSONObject([
+                    ("ok", true), ("job", answer["job"] ?? .null),
+                    ("log", .string(String(decoding: text[start...], as: UTF8.self))),
+                    ("log_dropped_bytes", answer["log_dropped_bytes"] ?? 0), ("omitted_bytes", .int(Int64(start))),
+                ])))
     }
 
     /// An answer: the protocol's JSON, a tool error when it is a refusal.

@@ -46,6 +46,21 @@ enum MCPTools {
         .object(JSONObject([("description", .string(description))]))
     }
 
+    static func boolean(_ description: String) -> JSONValue {
+        .object(JSONObject([("type", "boolean"), ("description", .string(description))]))
+    }
+
+    static func jobIDs(_ description: String) -> JSONValue {
+        .object(
+            JSONObject([
+                ("type", "array"), ("items", .object(JSONObject([("type", "integer"), ("minimum", 1)]))),
+                ("description", .string(description)),
+            ]))
+    }
+
+    /// How much log text the `logs` tool returns when the call does not say: the newest 64 KiB.
+    static let defaultLogBytes: Int64 = 65_536
+
     static let job = ("job", integer("The job's id.", minimum: 1))
     static let version = ("version", integer("The job's version as you last saw it (see the description).", minimum: 1))
     static let fields = (
@@ -67,7 +82,11 @@ enum MCPTools {
             description: """
                 Add a job to a queue. Returns the job (state pending, version 1). With unique_key, \
                 an identical enqueue returns the stored job instead of a second one (created: false), \
-                so it is safe to repeat after an error.
+                so it is safe to repeat after an error. With after, the job waits (waiting_for lists \
+                what it still waits for) until every job named there has completed, and is cancelled \
+                with last_error.code dependency_failed if one of them fails or is cancelled; in jobs, an \
+                item's after_index names earlier items of the same array, so a whole pipeline is added \
+                in one call. An id in after that does not exist is not_found and nothing is added.
                 """,
             properties: [
                 queue, ("payload", anyJSON("Any JSON the worker needs.")),
@@ -77,7 +96,25 @@ enum MCPTools {
                 ("max_attempts", integer("Attempts before the job fails for good; default 3.", minimum: 1, maximum: 1000)),
                 ("backoff", anyJSON("{\"initial_ms\", \"max_ms\"}: the wait before a retry, doubling per attempt.")),
                 ("unique_key", string("Makes the enqueue idempotent within the queue.")),
-                ("jobs", anyJSON("Instead of queue and the rest: an array of such job objects, all added or none.")), fields,
+                (
+                    "concurrency_key",
+                    string("Jobs of the queue with the same key are limited together by the queue's max_running_per_key.")
+                ),
+                (
+                    "timeout_ms",
+                    integer(
+                        "The longest one attempt may run, from its claim, however much progress it reports; past it the attempt "
+                            + "fails with code timeout (and is retried while attempts remain).", minimum: 1, maximum: 604_800_000)
+                ),
+                ("traceparent", string("W3C Trace Context traceparent carried to the worker, e.g. 00-<32 hex>-<16 hex>-01.")),
+                ("tracestate", string("W3C Trace Context tracestate carried with it.")),
+                ("after", jobIDs("Ids of existing jobs this one waits for: it runs only after all of them completed.")),
+                (
+                    "jobs",
+                    anyJSON(
+                        "Instead of queue and the rest: an array of such job objects, all added or none. An item may also "
+                            + "have after_index: the indexes of earlier items it waits for, e.g. [0].")
+                ), fields,
             ], required: []),
         Definition(
             name: "claim",
@@ -118,18 +155,60 @@ enum MCPTools {
                 ("retry_in_ms", integer("Retry after this long instead of the backoff.", minimum: 0)), fields,
             ], required: ["job", "version"]),
         Definition(
+            name: "snooze",
+            description: """
+                Not now: put a job you claimed back in its queue for delay_ms without using up an \
+                attempt (a rate limit was hit, something it needs is busy). The job is pending again \
+                and no longer yours; a later claim, yours or another worker's, takes it once the delay \
+                has passed.
+                """ + " " + versionRule,
+            properties: [
+                job, version,
+                (
+                    "delay_ms",
+                    integer("How long until it may be claimed again (0 to 315360000000).", minimum: 0, maximum: 315_360_000_000)
+                ),
+                fields,
+            ], required: ["job", "version", "delay_ms"]),
+        Definition(
             name: "cancel",
             description: "Cancel a pending or running job; its worker learns it at its next call. " + versionRule,
             properties: [job, version, fields], required: ["job", "version"]),
         Definition(
             name: "retry",
-            description: "Run a failed or cancelled job again from its first attempt. " + versionRule,
+            description: """
+                Run a failed or cancelled job again from its first attempt; a job enqueued with after \
+                waits again for those of its jobs that have not completed.
+                """ + " " + versionRule,
             properties: [job, version, fields], required: ["job", "version"]),
         Definition(
             name: "get",
             description: "Read a job: its state, version, payload, progress, result and last error.",
             properties: [
-                job, ("events", .object(JSONObject([("type", "boolean"), ("description", "true: also its history.")]))), fields,
+                job, ("events", boolean("true: also its history.")),
+                (
+                    "logs",
+                    boolean(
+                        "With events true: the history also has the job's log lines (type log); the logs tool gives just the text.")
+                ),
+                fields,
+            ], required: ["job"]),
+        Definition(
+            name: "logs",
+            description: """
+                Read what a job's worker wrote to its log while it ran (docket work sends its command's \
+                stdout and stderr there). Returns log: the text, oldest first, with job (its id, version \
+                and state). The daemon keeps the newest 1 MiB per job (log_dropped_bytes says how much \
+                older output went); this tool returns at most max_bytes of the newest text and says in \
+                omitted_bytes how much older text it left out.
+                """,
+            properties: [
+                job, ("stream", string("stdout or stderr: only that stream; leave out for both, in the order written.")),
+                (
+                    "max_bytes",
+                    integer(
+                        "At most this many bytes of the newest text; default \(defaultLogBytes).", minimum: 1, maximum: 1_048_576)
+                ),
             ], required: ["job"]),
         Definition(
             name: "list",

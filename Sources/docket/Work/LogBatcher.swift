@@ -56,9 +56,15 @@ final class LogBatcher: Sendable {
         if announcing { announce() }
     }
 
-    /// The batches to send now: whole lines only, unless `everything` (the command ended).
+    /// Batches a sender's turn takes at most, so a renewal queued behind them waits for
+    /// no more than a few requests.
+    static let batchesPerTurn = 4
+
+    /// The batches to send in this turn: whole lines only, at most `batchesPerTurn` (when more
+    /// is left the sender is told again, after whatever queued meanwhile); or, once the
+    /// command has ended (`everything`), all that is left.
     func take(everything: Bool) -> [(LogStream, String)] {
-        pending.withLock { pending in
+        let (batches, more) = pending.withLock { pending -> ([(LogStream, String)], Bool) in
             pending.announced = false
             var batches: [(LogStream, String)] = []
             if pending.dropped > 0 {
@@ -67,7 +73,7 @@ final class LogBatcher: Sendable {
             }
             for stream in LogStream.allCases {
                 var buffer = stream == .stdout ? pending.stdout : pending.stderr
-                while !buffer.isEmpty {
+                while !buffer.isEmpty, everything || batches.count < Self.batchesPerTurn {
                     var end = min(buffer.count, Self.maxBatchBytes)
                     if let newline = buffer[..<end].lastIndex(of: UInt8(ascii: "\n")) {
                         end = newline + 1
@@ -79,7 +85,11 @@ final class LogBatcher: Sendable {
                 }
                 if stream == .stdout { pending.stdout = buffer } else { pending.stderr = buffer }
             }
-            return batches
+            let more = !everything && (!pending.stdout.isEmpty || !pending.stderr.isEmpty) && batches.count == Self.batchesPerTurn
+            if more { pending.announced = true }
+            return (batches, more)
         }
+        if more { announce() }
+        return batches
     }
 }

@@ -152,6 +152,11 @@ def _job_members(
 
 
 def enqueue(fields: FieldNames, **members: Any) -> Call[Job]:
+    if members["extra"].get("after_index") is not None:
+        raise TypeError(
+            "after_index names earlier items of enqueue_many()'s jobs; a single job names the "
+            "jobs it waits for by id in after="
+        )
     message = request("enqueue", {**_job_members(**members), "fields": _fields(fields)})
 
     def read(answer: Dict[str, Any]) -> Job:
@@ -160,9 +165,21 @@ def enqueue(fields: FieldNames, **members: Any) -> Call[Job]:
     return Call(message, read, resendable="unique_key" in message)
 
 
+def _indexes(value: Any, place: int) -> List[int]:
+    """An item's ``after_index``: the indexes of earlier items (the daemon checks that they
+    are earlier; a cycle cannot be written down)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError("jobs[%d]['after_index'] takes a list of indexes of earlier items, not %r" % (place, value))
+    indexes = list(value)
+    for index in indexes:
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise TypeError("jobs[%d]['after_index'] holds indexes (ints), not %r" % (place, index))
+    return indexes
+
+
 def enqueue_many(jobs: Sequence[Mapping[str, Any]], fields: FieldNames) -> Call[List[Job]]:
     items = []
-    for item in jobs:
+    for place, item in enumerate(jobs):
         if not isinstance(item, Mapping):
             raise TypeError("each item of enqueue_many() is a mapping of job members, not %r" % (item,))
         item = dict(item)
@@ -170,6 +187,8 @@ def enqueue_many(jobs: Sequence[Mapping[str, Any]], fields: FieldNames) -> Call[
             item["run_at"] = time_text(item["run_at"])
         if item.get("after") is not None:
             item["after"] = [job_id(j) for j in item["after"]]
+        if item.get("after_index") is not None:
+            item["after_index"] = _indexes(item["after_index"], place)
         items.append(item)
     message = request("enqueue", {"jobs": items, "fields": _fields(fields)})
 
@@ -253,24 +272,35 @@ def snooze(job: JobLike, delay_ms: int, fields: FieldNames) -> Call[Job]:
     return Call(_fenced("snooze", job, {"delay_ms": delay_ms, "fields": _fields(fields)}), _job("snooze"))
 
 
-def log(job: JobLike, data: str, stream: Optional[str]) -> Call[None]:
-    return Call(_fenced("log", job, {"data": data, "stream": stream}), _nothing)
+def log(job: JobLike, text: str, stream: Optional[str], fields: FieldNames) -> Call[Job]:
+    if not isinstance(text, str):
+        raise TypeError("log() appends text (a str), not %r" % (type(text).__name__,))
+    members = {"data": text, "stream": stream, "fields": _fields(fields)}
+    return Call(_fenced("log", job, members), _job("log"))
 
 
 # -- reads --------------------------------------------------------------------------
 
 
-def get(job: Union[int, Job], events: bool, logs: Optional[bool], fields: FieldNames) -> Call[Job]:
+def get(job: Union[int, Job], events: bool, logs: bool, fields: FieldNames) -> Call[Job]:
+    # Log lines are events: asking for them asks for the history they are part of.
     message = request(
         "get",
-        {"job": job_id(job), "events": True if events else None, "logs": logs, "fields": _fields(fields)},
+        {
+            "job": job_id(job),
+            "events": True if events or logs else None,
+            "logs": True if logs else None,
+            "fields": _fields(fields),
+        },
     )
 
     def read(answer: Dict[str, Any]) -> Job:
         history = answer.get("events")
+        dropped = answer.get("log_dropped_bytes")
         return Job(
             _member(answer, "job", "get"),
             events=None if history is None else [Event(e) for e in history],
+            log_dropped_bytes=dropped if isinstance(dropped, int) and not isinstance(dropped, bool) else None,
         )
 
     return Call(message, read, resendable=True)
@@ -294,12 +324,18 @@ def stats() -> Call[Dict[str, Any]]:
 
 
 def watch_request(
-    job: Optional[Union[int, Job]], queue: Optional[str], since: Optional[int], logs: Optional[bool]
+    job: Optional[Union[int, Job]], queue: Optional[str], since: Optional[int], logs: bool
 ) -> Dict[str, Any]:
     if job is not None and queue is not None:
         raise ValueError("watch() takes a job or a queue, not both (open two watches)")
     return request(
-        "watch", {"job": None if job is None else job_id(job), "queue": queue, "since": since, "logs": logs}
+        "watch",
+        {
+            "job": None if job is None else job_id(job),
+            "queue": queue,
+            "since": since,
+            "logs": True if logs else None,  # log events only when asked for
+        },
     )
 
 

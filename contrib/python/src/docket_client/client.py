@@ -158,7 +158,15 @@ class Client:
 
         With ``unique_key`` the call is safe to repeat (it is resent after a drop): a
         stored job of that queue and key is returned instead, with ``created`` False.
-        ``extra`` passes members newer than this client through unchanged.
+
+        ``after`` (ids or ``Job``s) makes the job wait until all of those jobs completed
+        (``Job.waiting_for`` lists what it still waits for); if one fails or is cancelled
+        the job is cancelled, with ``last_error["code"] == "dependency_failed"``. An id
+        that does not exist raises ``NotFound`` and nothing is enqueued. ``timeout_ms``
+        ends any attempt that runs longer, from its claim, as a failure with code
+        ``timeout``. ``traceparent``/``tracestate`` (W3C Trace Context) travel with the
+        job to its worker. ``extra`` passes members newer than this client through
+        unchanged.
         """
         return self._run(
             _ops.enqueue(
@@ -182,7 +190,18 @@ class Client:
 
     def enqueue_many(self, jobs: Sequence[Mapping[str, Any]], *, fields: FieldNames = None) -> List[Job]:
         """``enqueue`` with ``jobs``: up to 1000 jobs (each a mapping of the members of
-        one job, with its own ``queue``) stored all or none, in order."""
+        one job, with its own ``queue``) stored all or none, in order.
+
+        An item may name earlier items of the list it waits for, by index, with
+        ``"after_index": [0, ...]`` (and stored jobs with ``"after"``), so a whole
+        pipeline goes in at once::
+
+            download, transcode, publish = docket.enqueue_many([
+                {"queue": "media", "payload": {"step": "download"}},
+                {"queue": "media", "payload": {"step": "transcode"}, "after_index": [0]},
+                {"queue": "media", "payload": {"step": "publish"}, "after_index": [1]},
+            ])
+        """
         return self._run(_ops.enqueue_many(jobs, fields))
 
     # -- the worker's ops -----------------------------------------------------------
@@ -251,13 +270,18 @@ class Client:
         return self._run(_ops.fail(job, error, retry, retry_in_ms, fields))
 
     def snooze(self, job: JobLike, delay_ms: int, *, fields: FieldNames = None) -> Job:
-        """Put a running job back for ``delay_ms`` without counting the attempt."""
+        """Not now: put a running job back to ``pending`` for ``delay_ms`` (0: eligible at
+        once) without counting the attempt (``attempt`` goes back down by one). The job is
+        no longer yours: drop it. ``InvalidState`` unless it is running."""
         return self._run(_ops.snooze(job, delay_ms, fields))
 
-    def log(self, job: JobLike, data: str, *, stream: Optional[str] = None) -> None:
-        """Append to a running job's log (``stream`` ``"stdout"`` or ``"stderr"``). The
-        version is checked but does not change, so keep using the same job."""
-        self._run(_ops.log(job, data, stream))
+    def log(self, job: JobLike, text: str, stream: str = "stdout", *, fields: FieldNames = None) -> Job:
+        """Append ``text`` to a running job's log, as written to ``stream`` (``"stdout"``
+        or ``"stderr"``). Fenced like a change, but the version does not change: the
+        returned job has the same version, so go on with it (or the one you had). The
+        daemon keeps the newest 1 MiB of log per job. ``StaleVersion`` or
+        ``InvalidState`` when the job is no longer yours to run."""
+        return self._run(_ops.log(job, text, stream, fields))
 
     # -- the operator's ops ---------------------------------------------------------
 
@@ -276,10 +300,15 @@ class Client:
         job: Union[int, Job],
         *,
         events: bool = False,
-        logs: Optional[bool] = None,
+        logs: bool = False,
         fields: FieldNames = None,
     ) -> Job:
-        """The job as stored now; with ``events`` its history is on ``Job.events``."""
+        """The job as stored now; with ``events`` its history is on ``Job.events``.
+
+        ``logs=True`` (which implies ``events``) keeps the job's log lines among the events
+        (type ``log``; ``Job.log_text()`` joins them) and sets ``Job.log_dropped_bytes``:
+        how much older log the daemon dropped to keep 1 MiB. Without it, log events are
+        left out."""
         return self._run(_ops.get(job, events, logs, fields))
 
     def list(
@@ -304,15 +333,15 @@ class Client:
         queue: Optional[str] = None,
         *,
         since: Optional[int] = None,
-        logs: Optional[bool] = None,
+        logs: bool = False,
     ) -> Watch:
         """Iterate over the events of a job, a queue, or everything, as they are recorded.
 
         The watch has a connection of its own. When it drops, or the daemon cuts off a
         watcher that fell behind (``watch_overflow``), it reconnects and resumes after the
         last event it yielded: no event is lost or repeated. A job's watch ends after the
-        job's final event. Without ``since`` it starts with the events recorded after the
-        watch is accepted (on the first ``next()``, or ``Watch.start()``).
+        job's final event. Log lines (events of type ``log``) come only with ``logs=True``.
+        Without ``since`` it starts with the events recorded after the watch is accepted (on the first ``next()``, or ``Watch.start()``).
         """
         return Watch(
             self.socket_path, self.reconnect, _ops.watch_request(job, queue, since, logs), job is not None

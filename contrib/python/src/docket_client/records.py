@@ -83,7 +83,7 @@ class Job(Record):
     any bookkeeping by the caller. Always continue with the job the last call returned.
     """
 
-    __slots__ = ("created", "events")
+    __slots__ = ("created", "events", "log_dropped_bytes")
     _kind = "job"
 
     # Members of the job object (protocol section 3 and the second-round additions).
@@ -106,11 +106,15 @@ class Job(Record):
     last_error: Any
     unique_key: Optional[str]
     concurrency_key: Optional[str]
-    after: List[int]
-    waiting_for: List[int]
+    #: The longest one attempt may run, from its claim; ``None``: no limit.
     timeout_ms: Optional[int]
+    #: W3C Trace Context given at enqueue, for the worker to continue the trace.
     traceparent: Optional[str]
     tracestate: Optional[str]
+    #: The ids of the jobs this one waits for (``after``, and ``after_index`` resolved).
+    after: List[int]
+    #: Those of ``after`` not completed yet: while not empty, a pending job is not eligible.
+    waiting_for: List[int]
 
     def __init__(
         self,
@@ -118,13 +122,30 @@ class Job(Record):
         *,
         created: Optional[bool] = None,
         events: Optional[List["Event"]] = None,
+        log_dropped_bytes: Optional[int] = None,
     ) -> None:
         super().__init__(raw)
         #: From ``enqueue``'s answer: ``False`` when a stored job with the same
         #: ``unique_key`` was returned instead of a new one; ``None`` otherwise.
         self.created = created
-        #: From ``get(..., events=True)``: the job's history, oldest first.
+        #: From ``get(..., events=True)``: the job's history, oldest first (with its log
+        #: lines, events of type ``log``, only when ``logs=True``).
         self.events = events
+        #: From ``get(..., logs=True)``: how many bytes of older log the daemon dropped to
+        #: keep 1 MiB per job; ``None`` otherwise.
+        self.log_dropped_bytes = log_dropped_bytes
+
+    def log_text(self, stream: Optional[str] = None) -> str:
+        """The job's log as one string: the text of its ``log`` events in order (of one
+        ``stream``, ``"stdout"`` or ``"stderr"``, when given). Needs the job read with
+        ``get(..., logs=True)``."""
+        if self.events is None:
+            raise ValueError("this job was read without its events: use get(job, logs=True)")
+        return "".join(
+            e.data["text"]
+            for e in self.events
+            if e.type == "log" and (stream is None or e.data.get("stream") == stream)
+        )
 
     @property
     def ref(self) -> Tuple[int, int]:
@@ -141,7 +162,9 @@ class Job(Record):
 
 
 class Event(Record):
-    """One recorded change of a job, as ``watch`` streams it and ``get`` lists it."""
+    """One recorded change of a job, as ``watch`` streams it and ``get`` lists it; or,
+    with ``type`` ``"log"``, a piece of its log (``data`` is ``{"stream", "text"}``, and
+    ``version`` the job's, which a log line does not change)."""
 
     __slots__ = ()
     _kind = "event"
