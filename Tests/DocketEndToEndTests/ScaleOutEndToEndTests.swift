@@ -72,35 +72,38 @@ struct ScaleOutEndToEndTests {
 
     /// A claim waiting on one daemon is woken by an enqueue through another within 100 ms of
     /// when an enqueue through its own daemon would wake it: the announcement on the
-    /// database's channel adds less than 100 ms (the medians of five rounds each, compared
-    /// in one run, since the test suite runs hundreds of daemons at once on two cores), and
-    /// every round is well under the one-second fallback poll.
+    /// database's channel adds less than 100 ms. Rounds through either daemon alternate and
+    /// their medians are compared, since the test suite runs hundreds of daemons at once on
+    /// two cores and a burst of load must fall on both alike. Woken by the one-second
+    /// fallback poll instead, the median would be half a second later.
     @Test func waitingClaim_isWokenByAnEnqueueThroughAnotherDaemon() async throws {
         let daemons = try await cluster(2)
         let waiter = try await daemons[0].connect()
         let observer = try await daemons[0].connect()
         let local = try await daemons[0].connect()
         let remote = try await daemons[1].connect()
-        func latencies(enqueueingThrough producer: DocketConnection) async throws -> [Duration] {
-            var latencies: [Duration] = []
-            for round in 0..<5 {
-                let parked = Task { () -> (JSONValue, ContinuousClock.Instant) in
-                    let answer = try await waiter.send(["op": "claim", "queue": "wake", "wait_ms": 10_000])
-                    return (answer, ContinuousClock.now)
-                }
-                while try await observer.send(["op": "stats"])["waiting_claims"] != 1 { try await Task.sleep(for: .milliseconds(5)) }
-                let enqueuedAt = ContinuousClock.now
-                let job = try await producer.job(["op": "enqueue", "queue": "wake", "payload": .int(Int64(round))])
-                let (answer, answeredAt) = try await parked.value
-                #expect(answer["job"]?["id"] == job["id"])
-                latencies.append(answeredAt - enqueuedAt)
+        func latency(enqueueingThrough producer: DocketConnection, round: Int) async throws -> Duration {
+            let parked = Task { () -> (JSONValue, ContinuousClock.Instant) in
+                let answer = try await waiter.send(["op": "claim", "queue": "wake", "wait_ms": 10_000])
+                return (answer, ContinuousClock.now)
             }
-            return latencies.sorted()
+            while try await observer.send(["op": "stats"])["waiting_claims"] != 1 { try await Task.sleep(for: .milliseconds(5)) }
+            let enqueuedAt = ContinuousClock.now
+            let job = try await producer.job(["op": "enqueue", "queue": "wake", "payload": .int(Int64(round))])
+            let (answer, answeredAt) = try await parked.value
+            #expect(answer["job"]?["id"] == job["id"])
+            return answeredAt - enqueuedAt
         }
-        let sameDaemon = try await latencies(enqueueingThrough: local)
-        let otherDaemon = try await latencies(enqueueingThrough: remote)
-        #expect(otherDaemon[2] - sameDaemon[2] < .milliseconds(100), "through another daemon \(otherDaemon), through the same \(sameDaemon)")
-        #expect(otherDaemon.allSatisfy { $0 < .milliseconds(700) }, "woken after \(otherDaemon)")
+        var sameDaemon: [Duration] = []
+        var otherDaemon: [Duration] = []
+        for round in 0..<7 {
+            sameDaemon.append(try await latency(enqueueingThrough: local, round: round))
+            otherDaemon.append(try await latency(enqueueingThrough: remote, round: round))
+        }
+        sameDaemon.sort()
+        otherDaemon.sort()
+        #expect(otherDaemon[3] - sameDaemon[3] < .milliseconds(100), "through another daemon \(otherDaemon), through the same \(sameDaemon)")
+        #expect(otherDaemon[3] < .milliseconds(500), "woken after \(otherDaemon)")
         for client in [waiter, observer, local, remote] { await client.close() }
     }
 

@@ -22,7 +22,8 @@ struct PostgresSchemaTests {
         let explain = try PostgresSchemaTests.explain(db.path, PostgresJobStore.claimStatement(queues: 1), "'q'")
         #expect(explain.contains("docket_jobs_ready"), "\(explain)")
         #expect(!explain.contains("Sort"), "\(explain)")
-        #expect(!explain.contains("Seq Scan"), "\(explain)")
+        // docket_queues, a handful of rows, may well be read whole.
+        #expect(!explain.contains("Seq Scan on docket_jobs"), "\(explain)")
     }
 
     /// The plan of `statement` with its parameters bound ($4 to `queue`).

@@ -13,7 +13,11 @@ extension PostgresJobReader {
     }
 
     func queueSettings(_ sql: String, _ values: [PostgresValue]) throws(StoreError) -> [QueueSettings] {
-        try session.run(sql, values).map { row in
+        Self.queueSettings(rows: try session.run(sql, values))
+    }
+
+    static func queueSettings(rows: [PostgresRow]) -> [QueueSettings] {
+        rows.map { row in
             let r = row.makeRandomAccess()
             return QueueSettings(
                 name: r.text(0), paused: r.bool(1), maxRunning: r.optionalInt(2), maxRunningPerKey: r.optionalInt(3),
@@ -27,26 +31,28 @@ extension PostgresJobStore: LimitedClaimSteps {
         latestNow = context.now
         // The settings of the queues that have any, each row locked until commit: claims of a
         // limited queue take turns across daemons, so what they count stays true until they
-        // commit. Queues without settings take the one-statement claim below.
-        let limited = try queueSettings(
+        // commit. Sent together with the one-statement claim, which takes a job only when
+        // none of the queues has settings: the usual claim costs one round trip.
+        let settings = try session.send(
             """
-            SELECT \(Self.queueColumns) FROM docket_queues
-            WHERE name = ANY($1::text[])
-              AND (paused OR max_running IS NOT NULL OR max_running_per_key IS NOT NULL OR rate_max IS NOT NULL)
+            SELECT \(Self.queueColumns) FROM docket_queues WHERE name = ANY($1::text[]) AND \(Self.holdsClaims)
             ORDER BY name COLLATE "C" FOR UPDATE
             """, [.textArray(request.queues)])
-        if !limited.isEmpty {
-            return try claim(
-                request, settings: Dictionary(uniqueKeysWithValues: limited.map { ($0.name, $0) }), worker: worker, context)
-        }
         let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
         let row = try session.first(
             Self.claimStatement(queues: request.queues.count),
             [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
-        guard let row else { return ClaimOutcome(job: nil) }
-        let job = Self.storedJob(row: row).job
-        recordClaimed(job, worker: worker, context)
-        return ClaimOutcome(job: job)
+        // Taken means no queue had settings when it ran (even if some had a moment before).
+        if let row {
+            let job = Self.storedJob(row: row).job
+            recordClaimed(job, worker: worker, context)
+            return ClaimOutcome(job: job)
+        }
+        // `first` waited for the statements sent before it, so the settings are in.
+        let limited = Self.queueSettings(rows: (try? settings.wait())?.rows ?? [])
+        guard !limited.isEmpty else { return ClaimOutcome(job: nil) }
+        return try claim(
+            request, settings: Dictionary(uniqueKeysWithValues: limited.map { ($0.name, $0) }), worker: worker, context)
     }
 
     private func recordClaimed(_ job: Job, worker: String?, _ context: ChangeContext) {

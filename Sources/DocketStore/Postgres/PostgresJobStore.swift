@@ -170,13 +170,19 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
 
     // MARK: Transitions
 
+    /// A docket_queues row whose settings a claim must obey (see `QueueSettings.holdsClaims`).
+    static let holdsClaims = "(paused OR max_running IS NOT NULL OR max_running_per_key IS NOT NULL OR rate_max IS NOT NULL)"
+
     /// The claim: the best pending job of the queues that no other transaction holds, taken
-    /// in the same statement. One queue (the usual claim) walks its range of
+    /// in the same statement, when none of the queues has settings to obey (those take the
+    /// steps of `LimitedClaimSteps`). One queue (the usual claim) walks its range of
     /// docket_jobs_ready from the start; delayed jobs are `scheduled`, outside that index.
     static func claimStatement(queues: Int) -> String {
         """
         WITH candidate AS (
             SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
+              AND NOT EXISTS (SELECT 1 FROM docket_queues WHERE \(queues == 1 ? "name = $4::text" : "name = ANY($4::text[])")
+                                AND \(Self.holdsClaims))
             ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
         UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
                                  lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8,
