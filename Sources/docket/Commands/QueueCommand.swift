@@ -115,29 +115,37 @@ struct QueueShow: AsyncParsableCommand {
     }
 }
 
-struct QueuePause: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause", abstract: "Hand out no more jobs of the queue; running ones keep their leases.")
+/// `pause` and `resume`: one setting, read and written at its present version.
+protocol QueuePauseCommand: AsyncParsableCommand {
+    var queue: QueueCommand { get }
+    var output: OutputOptions { get }
+    var name: String { get }
+    static var pauses: Bool { get }
+}
 
-    @ParentCommand var queue: QueueCommand
-    @OptionGroup var output: OutputOptions
-    @Argument(help: "The queue.") var name: String
-
+extension QueuePauseCommand {
     func run() async throws {
-        output.report([try await change(queue, name) { QueuePutRequest(queue: name, version: $0, paused: true) }])
+        output.report([try await change(queue, name) { QueuePutRequest(queue: name, version: $0, paused: Self.pauses) }])
     }
 }
 
-struct QueueResume: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Hand out the queue's jobs again.")
+struct QueuePause: QueuePauseCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Hand out no more jobs of the queue; running ones keep their leases.")
+    static let pauses = true
 
     @ParentCommand var queue: QueueCommand
     @OptionGroup var output: OutputOptions
     @Argument(help: "The queue.") var name: String
+}
 
-    func run() async throws {
-        output.report([try await change(queue, name) { QueuePutRequest(queue: name, version: $0, paused: false) }])
-    }
+struct QueueResume: QueuePauseCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Hand out the queue's jobs again.")
+    static let pauses = false
+
+    @ParentCommand var queue: QueueCommand
+    @OptionGroup var output: OutputOptions
+    @Argument(help: "The queue.") var name: String
 }
 
 struct QueueSet: AsyncParsableCommand {
