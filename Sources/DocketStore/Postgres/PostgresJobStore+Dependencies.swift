@@ -24,7 +24,8 @@ extension PostgresJobStore: DependencySteps {
     }
 
     func takeDependents(of dependency: Int64) throws(StoreError) -> [Int64] {
-        try session.run("DELETE FROM docket_dependencies WHERE dependency = $1 RETURNING job", [.int(dependency)]).map {
+        if let taken = takenDependents.removeValue(forKey: dependency) { return taken }
+        return try session.run("DELETE FROM docket_dependencies WHERE dependency = $1 RETURNING job", [.int(dependency)]).map {
             $0.makeRandomAccess().int(0)
         }
     }

@@ -56,7 +56,7 @@ extension PostgresJobStore {
                     set: r.bool(2)
                         ? "state = 'pending', run_at = $3, lease_expires_at = NULL, last_error = $4"
                         : "state = 'failed', lease_expires_at = NULL, last_error = $4",
-                    [.text(error.text)], ChangeContext(now: context.now))
+                    [.text(error.text)], ChangeContext(now: context.now), endsJob: !r.bool(2))
             } catch where error.isRefusal {
                 continue  // its worker got there first (progress, complete) through another daemon
             }

@@ -26,6 +26,9 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     var wokenQueues: Set<String> = []
     /// What completions released in the open transaction (see `DependencySteps`).
     var released = ReleasedJobs()
+    /// The jobs waiting for a job that a change just ended, taken with that change (see
+    /// `guarded`), until `takeDependents` asks for them.
+    var takenDependents: [Int64: [Int64]] = [:]
     /// Whether this transaction holds the maintenance lock: nil until first asked.
     var holdsMaintenance: Bool?
     /// The time of the latest change, for deadlines put off while another daemon maintains.
@@ -68,6 +71,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         transactionEvents.removeAll(keepingCapacity: true)
         wokenQueues.removeAll()
         released = ReleasedJobs()
+        takenDependents.removeAll()
         holdsMaintenance = nil
         try session.send("BEGIN")
     }
@@ -211,7 +215,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let job = try guarded(
             request.fence, operation: "complete", from: ["running"],
             set: "state = 'completed', result = $4, lease_expires_at = NULL",
-            [.optionalText(request.result.isNull ? nil : request.result.text)], context)
+            [.optionalText(request.result.isNull ? nil : request.result.text)], context, endsJob: true)
         record(.completed, job, context, data: request.result.isNull ? nil : request.result)
         try settleDependents(of: job, context)
         return job
@@ -234,7 +238,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                 [.text(delay > 0 ? "scheduled" : "pending"), .int(context.now + delay), errorText], context)
             : try guarded(
                 request.fence, operation: "fail", from: ["running"],
-                set: "state = 'failed', last_error = $4, lease_expires_at = NULL", [errorText], context)
+                set: "state = 'failed', last_error = $4, lease_expires_at = NULL", [errorText], context, endsJob: true)
         record(kind ?? (willRetry ? .retryScheduled : .failed), job, context, data: request.error.isNull ? nil : request.error)
         try settleDependents(of: job, context)
         return job
@@ -243,7 +247,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     public func cancel(_ fence: JobVersion, _ context: ChangeContext) throws(StoreError) -> Job {
         let job = try guarded(
             fence, operation: "cancel", from: ["pending", "scheduled", "blocked", "running"],
-            set: "state = 'cancelled', lease_expires_at = NULL, waiting_for = NULL", [], context)
+            set: "state = 'cancelled', lease_expires_at = NULL, waiting_for = NULL", [], context, endsJob: true)
         record(.cancelled, job, context, data: nil)
         try removeEdges(ofJobs: [job.id])
         try settleDependents(of: job, context)
@@ -272,14 +276,16 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// bumps the version by exactly 1; in the same round trip, when it matched nothing, the
     /// row as it is, to say why. $1, $2 and $3 are the id, version and time; `set` may use
     /// $4 onwards, bound from `values`.
+    /// `endsJob`: the change may end the job, so the edges of the jobs waiting for it are taken
+    /// in the same round trip (a statement sent behind the update, which deletes them only if
+    /// the job did end), for `takeDependents` to find.
     func guarded(
         _ fence: JobVersion, operation: String, from states: [String], set: String, _ values: [PostgresValue],
-        _ context: ChangeContext
+        _ context: ChangeContext, endsJob: Bool = false
     ) throws(StoreError) -> Job {
         latestNow = context.now
         let allowed = states.map { "'\($0)'" }.joined(separator: ", ")
-        let row = try session.first(
-            """
+        let sql = """
             WITH changed AS (
                 UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3::int8
                 WHERE id = $1::int8 AND version = $2::int8 AND state IN (\(allowed))
@@ -287,9 +293,24 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             SELECT \(Self.jobColumns), true FROM changed
             UNION ALL
             SELECT \(Self.jobColumns), false FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
-            """,
-            [.int(fence.job), .int(fence.version), .int(context.now)] + values)
-        guard let row else { throw .jobNotFound(fence.job) }
+            """
+        let arguments: [PostgresValue] = [.int(fence.job), .int(fence.version), .int(context.now)] + values
+        let answer: PostgresRandomAccessRow?
+        if endsJob {
+            let update = try session.send(sql, arguments)
+            takenDependents[fence.job] = try session.run(
+                """
+                DELETE FROM docket_dependencies d USING docket_jobs j
+                WHERE d.dependency = $1 AND j.id = $1 AND j.state IN ('completed', 'failed', 'cancelled')
+                RETURNING d.job
+                """, [.int(fence.job)]
+            ).map { $0.makeRandomAccess().int(0) }
+            // `run` waited for the update first, and threw if it failed.
+            answer = (try? update.wait())?.rows.first?.makeRandomAccess()
+        } else {
+            answer = try session.first(sql, arguments)
+        }
+        guard let row = answer else { throw .jobNotFound(fence.job) }
         // The flag follows the job's columns.
         if row.bool(Self.jobColumnCount) { return Self.storedJob(row: row).job }
         // The row shown is from before any lock wait; after one, read it afresh.
