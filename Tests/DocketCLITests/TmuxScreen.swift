@@ -81,9 +81,17 @@ final class TmuxScreen: Sendable {
         throw TestFailure("the command in tmux did not end")
     }
 
+    /// Ends the tmux server and whatever runs in it; waits, since it is called from `defer`
+    /// at the end of a test and the test run may end right after.
     func kill() {
-        let server = self.server
-        Task { _ = try? await Tool.run(["tmux", "-L", server, "kill-server"]) }
+        let process = SpawnedProcess()
+        process.executableURL = URL(fileURLWithPath: Tool.path("tmux") ?? "/usr/bin/tmux")
+        process.arguments = ["-L", server, "kill-server"]
+        process.startsWithDefaultSignals = true
+        if (try? process.run()) != nil { process.waitUntilExit() }
+        // A server whose last window closed by itself may leave its socket behind.
+        let folder = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        try? FileManager.default.removeItem(atPath: "\(folder)/tmux-\(getuid())/\(server)")
     }
 
     @discardableResult

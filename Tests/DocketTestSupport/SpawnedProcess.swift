@@ -22,6 +22,10 @@ public final class SpawnedProcess: @unchecked Sendable {
     public var standardError: Any?
     /// Called on a thread of its own once the process has ended.
     public var terminationHandler: (@Sendable (SpawnedProcess) -> Void)?
+    /// Starts the child with no signal blocked and every signal at its default action, as a
+    /// shell would: the test runner's threads block signals, and a child that inherits that
+    /// mask (a tmux server, the shell in it) would never hear SIGHUP or SIGTERM.
+    public var startsWithDefaultSignals = false
 
     public private(set) var processIdentifier: pid_t = 0
     private let lock = NSLock()
@@ -72,7 +76,17 @@ public final class SpawnedProcess: @unchecked Sendable {
         defer { posix_spawnattr_destroy(&attributes) }
         // Its own process group, as Process does: a signal meant for the test run's group
         // (a terminal's ^C) is not also delivered to it.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        var flags = POSIX_SPAWN_SETPGROUP
+        if startsWithDefaultSignals {
+            var none = sigset_t()
+            sigemptyset(&none)
+            posix_spawnattr_setsigmask(&attributes, &none)
+            var all = sigset_t()
+            sigfillset(&all)
+            posix_spawnattr_setsigdefault(&attributes, &all)
+            flags |= POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let environment = self.environment ?? ProcessInfo.processInfo.environment
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -28,6 +28,7 @@ public enum Tool {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = Array(command.dropFirst())
             process.environment = environment
+            process.startsWithDefaultSignals = true
             let output = Pipe()
             process.standardOutput = output
             process.standardError = try FileHandle(forWritingTo: errors)
