@@ -50,6 +50,42 @@ struct PostgresSchemaTests {
         #expect(versions == (1...PostgresSchema.latestVersion).map(String.init).joined(separator: ","))
     }
 
+    /// The hot statements are prepared once per connection and then run by name: a second
+    /// round of the same changes prepares nothing more. Events without data or peer (NULLs
+    /// inside the event insert's arrays) come back as they went in.
+    @Test func hotStatements_arePreparedOnce() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        let store = db.store as! PostgresJobStore
+        func round() throws -> Int64 {
+            try db.enqueue()
+            let job = try #require(try db.claim())
+            _ = try db.change { store throws(StoreError) in
+                try store.complete(CompleteRequest(fence: JobVersion(job: job.id, version: job.version)), ChangeContext(now: db.now, peer: nil))
+            }
+            return job.id
+        }
+        func prepared() throws -> [String] {
+            try store.session.run("SELECT statement FROM pg_prepared_statements").map { $0.makeRandomAccess().text(0) }
+        }
+        _ = try round()
+        let afterOne = try prepared()
+        #expect(afterOne.contains { $0.contains("FOR NO KEY UPDATE SKIP LOCKED") })
+        #expect(afterOne.contains { $0.contains("INSERT INTO docket_events") })
+        let job = try round()
+        #expect(try prepared().count == afterOne.count)
+        let completed = try #require(try store.events(ofJob: job).last)
+        #expect(completed.kind == .completed && completed.data == nil && completed.peer == nil)
+    }
+
+    /// A parameter without a cast gets its bound type written in; one with a cast, or inside
+    /// a string literal, is left as it is.
+    @Test func preparedStatementText_typesItsParameters() {
+        let typed = PostgresSession.typed(
+            "SELECT $1 + $2::int4, '$3', $3 = ANY($4), $10",
+            [.int(1), .int(2), .optionalText(nil), .textArray([]), .int(0), .int(0), .int(0), .int(0), .int(0), .bool(true)])
+        #expect(typed == "SELECT $1::int8 + $2::int4, '$3', $3::text = ANY($4::text[]), $10::bool")
+    }
+
     /// The URL forms of libpq, and a password that never shows in what is logged.
     @Test func settings_parseTheURL_andHideThePassword() throws {
         let tcp = try PostgresSettings(url: "postgresql://app:s%40cret@db.example:6543/jobs?sslmode=disable")

@@ -24,6 +24,8 @@ SELECT relname,
        n_live_tup, n_dead_tup, autovacuum_count
 FROM pg_stat_user_tables WHERE relname IN ('docket_jobs', 'docket_events') ORDER BY relname
 """
+# Jobs enqueued and not yet completed: level when the daemon keeps up with the rate.
+BACKLOG = "SELECT count(*) FROM docket_jobs WHERE state IN ('pending', 'running')"
 
 
 def main():
@@ -57,16 +59,17 @@ def main():
                                   "--rate", str(args.rate), "--duration", f"{seconds}s"],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(f"`{' '.join(sys.argv)}`\n")
-        print("| minute | table | total KiB | index KiB | live rows | dead rows | autovacuums |")
-        print("|---:|---|---:|---:|---:|---:|---:|")
+        print("| minute | table | total KiB | index KiB | live rows | dead rows | autovacuums | backlog |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|")
         started = time.time()
         # A daemon that falls behind would drain its backlog for long after: stop on time.
         while bench.poll() is None and time.time() - started < seconds + args.sample_seconds:
             time.sleep(args.sample_seconds)
             minute = (time.time() - started) / 60
+            backlog = int(cluster.psql(BACKLOG, db="soak").strip())
             for line in cluster.psql(SAMPLE, db="soak").splitlines():
                 name, total, index, live, dead, vacuums = line.split("|")
-                print(f"| {minute:.0f} | {name} | {int(total):,} | {int(index):,} | {int(live):,} | {int(dead):,} | {vacuums} |",
+                print(f"| {minute:.0f} | {name} | {int(total):,} | {int(index):,} | {int(live):,} | {int(dead):,} | {vacuums} | {backlog:,} |",
                       flush=True)
         if bench.poll() is None:
             bench.terminate()

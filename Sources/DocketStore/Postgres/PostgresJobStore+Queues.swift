@@ -49,7 +49,7 @@ extension PostgresJobStore: LimitedClaimSteps {
             return ClaimOutcome(job: job)
         }
         // `first` waited for the statements sent before it, so the settings are in.
-        let limited = Self.queueSettings(rows: (try? settings.wait())?.rows ?? [])
+        let limited = Self.queueSettings(rows: (try? settings.wait()) ?? [])
         guard !limited.isEmpty else { return ClaimOutcome(job: nil) }
         return try claim(
             request, settings: Dictionary(uniqueKeysWithValues: limited.map { ($0.name, $0) }), worker: worker, context)

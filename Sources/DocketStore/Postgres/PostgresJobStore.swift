@@ -87,22 +87,16 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         var events = transactionEvents
         transactionEvents.removeAll(keepingCapacity: true)
         // The events go with the COMMIT, in one round trip; their seqs are read after it.
-        var chunks: [(range: Range<Int>, base: EventLoopFuture<PostgresQueryResult>)] = []
-        var offset = 0
-        while offset < events.count {
-            let end = min(events.count, offset + Self.eventsPerStatement)
-            chunks.append((offset..<end, try insertEvents(events[offset..<end], notify: end == events.count)))
-            offset = end
-        }
+        let inserted = events.isEmpty ? nil : try insertEvents(events)
         if events.isEmpty && !wokenQueues.isEmpty {
             try session.send("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))])
         }
         try session.run("COMMIT", committing: true)
-        for chunk in chunks {
-            guard let base = (try? chunk.base.wait())?.rows.first?.makeRandomAccess().int(0) else {
+        if let inserted {
+            guard let base = (try? inserted.wait())?.first?.makeRandomAccess().int(0) else {
                 throw .inDoubt("the seqs of a committed transaction's events could not be read back")
             }
-            for index in chunk.range { events[index].seq = base + Int64(index - chunk.range.lowerBound) + 1 }
+            for index in events.indices { events[index].seq = base + Int64(index) + 1 }
         }
         return events
     }
@@ -112,40 +106,28 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         if session.isConnected { _ = try? session.run("ROLLBACK") }
     }
 
-    /// Nine parameters an event, under PostgreSQL's 65,535 per statement.
-    static let eventsPerStatement = 5000
+    /// Takes seqs for `events` from the counter, stores them and notifies the other daemons,
+    /// in one statement of fixed text (the events go as arrays, one per column), so it is
+    /// prepared once; its answer is the seq before the first.
+    private static let insertEventsStatement = """
+        WITH c AS (UPDATE docket_event_counter SET last_seq = last_seq + $1::int8 WHERE id = 1 RETURNING last_seq - $1::int8 AS base),
+        e AS (INSERT INTO docket_events (seq, at, job, queue, type, version, state, data, peer)
+              SELECT c.base + v.n, v.at, v.job, v.queue, v.type, v.version, v.state, v.data, v.peer
+              FROM c, unnest($2::int8[], $3::int8[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[])
+                      WITH ORDINALITY AS v(at, job, queue, type, version, state, data, peer, n))
+        SELECT c.base, pg_notify($11::text, '{"seq":' || (c.base + $1::int8) || ',' || substr($10::text, 2)) FROM c
+        """
 
-    /// Sends the statement that takes seqs for `events` from the counter and stores them; its
-    /// answer is the seq before the first.
-    private func insertEvents(_ events: ArraySlice<JobEvent>, notify: Bool) throws(StoreError)
-        -> EventLoopFuture<PostgresQueryResult>
-    {
-        var values: [PostgresValue] = [.int(Int64(events.count))]
-        var rows: [String] = []
-        rows.reserveCapacity(events.count)
-        for (index, event) in events.enumerated() {
-            let p = values.count
-            rows.append("($\(p + 1)::int8, $\(p + 2)::int8, $\(p + 3)::int8, $\(p + 4), $\(p + 5), $\(p + 6)::int8, $\(p + 7), $\(p + 8), $\(p + 9))")
-            values += [
-                .int(Int64(index + 1)), .int(event.at), .int(event.job), .text(event.queue), .text(event.kind.rawValue),
-                .int(event.version), .text(event.state.rawValue), .optionalText(event.data?.text), .optionalText(event.peer),
-            ]
-        }
-        var notice = "NULL"
-        if notify {
-            values.append(.text(notification(seq: nil)))
+    private func insertEvents(_ events: [JobEvent]) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
+        let values: [PostgresValue] = [
+            .int(Int64(events.count)), .intArray(events.map(\.at)), .intArray(events.map(\.job)),
+            .textArray(events.map(\.queue)), .textArray(events.map(\.kind.rawValue)), .intArray(events.map(\.version)),
+            .textArray(events.map(\.state.rawValue)), .optionalTextArray(events.map { $0.data?.text }),
+            .optionalTextArray(events.map(\.peer)),
             // The seq goes in front of the rest of the JSON object once it is known.
-            values.append(.text(channel))
-            notice = "pg_notify($\(values.count), '{\"seq\":' || (c.base + $1) || ',' || substr($\(values.count - 1), 2))"
-        }
-        let sql = """
-            WITH c AS (UPDATE docket_event_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq - $1 AS base),
-            e AS (INSERT INTO docket_events (seq, at, job, queue, type, version, state, data, peer)
-                  SELECT c.base + v.n, v.at, v.job, v.queue, v.type, v.version, v.state, v.data, v.peer
-                  FROM c, (VALUES \(rows.joined(separator: ", "))) AS v(n, at, job, queue, type, version, state, data, peer))
-            SELECT c.base, \(notice) FROM c
-            """
-        return try session.send(sql, values)
+            .text(notification(seq: nil)), .text(channel),
+        ]
+        return try session.send(Self.insertEventsStatement, values)
     }
 
     /// The notification's JSON: `{"seq": N, "wake": [queues]}`, `wake` null when the list
@@ -306,7 +288,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
                 """, [.int(fence.job)]
             ).map { $0.makeRandomAccess().int(0) }
             // `run` waited for the update first, and threw if it failed.
-            answer = (try? update.wait())?.rows.first?.makeRandomAccess()
+            answer = (try? update.wait())?.first?.makeRandomAccess()
         } else {
             answer = try session.first(sql, arguments)
         }

@@ -38,6 +38,7 @@ final class PostgresSession {
         if let connection { _ = try? connection.close().wait() }
         connection = nil
         unanswered.removeAll()
+        prepared.removeAll()
     }
 
     /// The open connection, or a new one.
@@ -56,6 +57,7 @@ final class PostgresSession {
             if everConnected { logger.notice("connected to PostgreSQL again", metadata: ["db": "\(settings)"]) }
             everConnected = true
             connection = fresh
+            prepared.removeAll()
             return fresh
         } catch {
             quietUntil = .now() + .milliseconds(250)
@@ -64,14 +66,14 @@ final class PostgresSession {
     }
 
     /// Statements sent and not waited for yet, oldest first.
-    private var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
+    private var unanswered: [EventLoopFuture<[PostgresRow]>] = []
 
     /// Sends a statement without waiting for its answer, which the next `run` waits for
     /// first: the connection answers in order, so a batch's BEGIN, or its events before
     /// COMMIT, cost no round trip of their own.
     @discardableResult
-    func send(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> EventLoopFuture<PostgresQueryResult> {
-        let future = try connected().query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger)
+    func send(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
+        let future = try dispatch(try connected(), sql, values)
         unanswered.append(future)
         return future
     }
@@ -81,16 +83,76 @@ final class PostgresSession {
     /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
     @discardableResult
     func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false) throws(StoreError) -> [PostgresRow] {
-        let connection = try connected()
+        let future = try dispatch(try connected(), sql, values)
         let earlier = unanswered
         unanswered.removeAll()
         do {
-            let future = connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger)
             for statement in earlier { _ = try statement.wait() }
-            return try future.wait().rows
+            return try future.wait()
         } catch {
             throw classify(error, committing: committing)
         }
+    }
+
+    /// Statements prepared on this connection, by their text.
+    private var prepared: [String: PreparedQuery] = [:]
+    /// Past this many prepared statements, further ones go unnamed, so that statement texts
+    /// built per call (a list with its filters) cannot pile up plans on the server.
+    static let preparedLimit = 256
+
+    /// Sends one statement. One with parameters (every transition, claim and event insert)
+    /// is prepared the first time this connection sees it and executed by name from then on:
+    /// parsed and planned once, instead of on every call, which cost PostgreSQL several times
+    /// the statements' own execution time. One without (BEGIN, COMMIT) goes as it is.
+    private func dispatch(_ connection: PostgresConnection, _ sql: String, _ values: [PostgresValue]) throws(StoreError)
+        -> EventLoopFuture<[PostgresRow]>
+    {
+        if let statement = prepared[sql] { return statement.execute(values.map(\.data)) }
+        guard !values.isEmpty, prepared.count < Self.preparedLimit else {
+            return connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger).map(\.rows)
+        }
+        let statement: PreparedQuery
+        do {
+            // Waited for here, once per statement and connection: executing it by name must
+            // follow the preparation on the wire, and nothing may slip in between.
+            statement = try connection.prepare(query: Self.typed(sql, values)).wait()
+        } catch {
+            // A statement sent before it may have failed and aborted the transaction: that
+            // failure is the one to report.
+            let earlier = unanswered
+            unanswered.removeAll()
+            do { for statement in earlier { _ = try statement.wait() } } catch { throw classify(error, committing: false) }
+            throw classify(error, committing: false)
+        }
+        prepared[sql] = statement
+        return statement.execute(values.map(\.data))
+    }
+
+    /// `sql` with the type of every parameter that has no cast written after it: postgres-nio
+    /// prepares a `PreparedQuery` without parameter types, which PostgreSQL would then infer
+    /// from the context (an int4 where an int8 is bound, say), while an unnamed statement
+    /// states them. With the types written in, both mean the same.
+    static func typed(_ sql: String, _ values: [PostgresValue]) -> String {
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + values.count * 8)
+        var characters = sql.makeIterator()
+        var pending = characters.next()
+        var quoted = false
+        while let character = pending {
+            pending = characters.next()
+            result.append(character)
+            if character == "'" { quoted.toggle() }
+            guard character == "$", !quoted else { continue }
+            var number = 0
+            while let digit = pending?.wholeNumberValue, pending?.isASCII == true {
+                number = number * 10 + digit
+                result.append(pending!)
+                pending = characters.next()
+            }
+            guard number >= 1, number <= values.count, pending != ":" else { continue }
+            result += "::" + values[number - 1].typeName
+        }
+        return result
     }
 
     /// Runs several statements in one go, each ended by `;` at the end of a line (DDL).
@@ -105,31 +167,39 @@ final class PostgresSession {
         try run(sql, values).first.map { $0.makeRandomAccess() }
     }
 
-    /// Sorts a failure into what the client is told: a lost server (`unavailable`, or
-    /// `inDoubt` during a commit), a lost race (`conflict`, safe to run again), or a failure
-    /// of the statement itself (`storage`).
+    /// Sorts a failure into what the client is told: a failure of the statement itself
+    /// (`storage`), a lost race (`conflict`, safe to run again), or a lost server
+    /// (`unavailable`, or `inDoubt` during a commit).
     private func classify(_ error: any Error, committing: Bool) -> StoreError {
-        guard let error = error as? PSQLError else { return .storage(Self.describe(error)) }
         let message = Self.describe(error)
-        if error.code == .server {
-            let state = error.serverInfo?[.sqlState] ?? ""
-            switch state {
-            case "40P01", "40001": return .conflict(message)
-            // Connection exceptions, admin shutdown, crash shutdown, cannot connect now: the
-            // server ended the session, so the transaction is gone with it.
-            case _ where state.hasPrefix("08"), "57P01", "57P02", "57P03":
-                close()
-                return committing ? .inDoubt(message) : .unavailable(message)
-            default: return .storage(message)
-            }
+        switch Self.sqlState(error) {
+        case "40P01", "40001": return .conflict(message)
+        // Connection exceptions, admin shutdown, crash shutdown, cannot connect now: the
+        // server ended the session, so the transaction is gone with it.
+        case let state? where !state.hasPrefix("08") && !["57P01", "57P02", "57P03"].contains(state):
+            return .storage(message)
+        default:
+            // No SQLSTATE: the connection broke under the statement.
+            close()
+            return committing ? .inDoubt(message) : .unavailable(message)
         }
-        // The connection broke under the statement.
-        close()
-        return committing ? .inDoubt(message) : .unavailable(message)
+    }
+
+    /// The SQLSTATE of a statement the server refused. Statements executed by name report
+    /// through postgres-nio's older error type, `PostgresError`.
+    private static func sqlState(_ error: any Error) -> String? {
+        switch error {
+        case let error as PSQLError where error.code == .server: error.serverInfo?[.sqlState] ?? ""
+        case PostgresError.server(let refusal): refusal.fields[.sqlState] ?? ""
+        default: nil
+        }
     }
 
     /// The server's own words when there are any (PSQLError's description hides them).
     static func describe(_ error: any Error) -> String {
+        if case PostgresError.server(let refusal) = error, let text = refusal.fields[.message] {
+            return "\(text) (SQLSTATE \(refusal.fields[.sqlState] ?? "?"))"
+        }
         guard let error = error as? PSQLError else { return "\(error)" }
         if let info = error.serverInfo, let text = info[.message] {
             return "\(text) (SQLSTATE \(info[.sqlState] ?? "?"))"
@@ -140,13 +210,22 @@ final class PostgresSession {
 }
 
 extension PostgresRandomAccessRow {
-    func int(_ index: Int) -> Int64 { (try? self[index].decode(Int64.self)) ?? 0 }
-    func optionalInt(_ index: Int) -> Int64? { (try? self[index].decode(Int64?.self)) ?? nil }
-    func text(_ index: Int) -> String { (try? self[index].decode(String.self)) ?? "" }
-    func optionalText(_ index: Int) -> String? { (try? self[index].decode(String?.self)) ?? nil }
-    func bool(_ index: Int) -> Bool { (try? self[index].decode(Bool.self)) ?? false }
+    func int(_ index: Int) -> Int64 { (try? cell(index).decode(Int64.self)) ?? 0 }
+    func optionalInt(_ index: Int) -> Int64? { (try? cell(index).decode(Int64?.self)) ?? nil }
+    func text(_ index: Int) -> String { (try? cell(index).decode(String.self)) ?? "" }
+    func optionalText(_ index: Int) -> String? { (try? cell(index).decode(String?.self)) ?? nil }
+    func bool(_ index: Int) -> Bool { (try? cell(index).decode(Bool.self)) ?? false }
     /// A bigint[] column; NULL is none.
-    func ids(_ index: Int) -> [Int64] { ((try? self[index].decode([Int64]?.self)) ?? nil) ?? [] }
+    func ids(_ index: Int) -> [Int64] { ((try? cell(index).decode([Int64]?.self)) ?? nil) ?? [] }
+
+    /// Results always arrive in binary, which postgres-nio asks for in every Bind; but the
+    /// rows of a `PreparedQuery` carry the text format that the statement's Describe
+    /// reported, and would be decoded as text.
+    private func cell(_ index: Int) -> PostgresCell {
+        var cell = self[index]
+        cell.format = .binary
+        return cell
+    }
 }
 
 /// Bindings built from a list, as the statements here take them.
@@ -162,6 +241,7 @@ extension PostgresBindings {
             case .bool(let flag): append(flag)
             case .textArray(let texts): append(texts)
             case .intArray(let numbers): append(numbers)
+            case .optionalTextArray(let texts): append(OptionalTexts(elements: texts))
             }
         }
     }
@@ -176,4 +256,61 @@ enum PostgresValue {
     case bool(Bool)
     case textArray([String])
     case intArray([Int64])
+    /// A text[] whose elements may be NULL (postgres-nio encodes no arrays of optionals).
+    case optionalTextArray([String?])
+
+    /// The parameter's type as SQL spells it (see `PostgresSession.typed`).
+    var typeName: String {
+        switch self {
+        case .int, .optionalInt: "int8"
+        case .text, .optionalText: "text"
+        case .bool: "bool"
+        case .textArray, .optionalTextArray: "text[]"
+        case .intArray: "int8[]"
+        }
+    }
+
+    /// The value as `PreparedQuery.execute` takes it.
+    var data: PostgresData {
+        switch self {
+        case .int(let number): Self.data(number)
+        case .text(let text): Self.data(text)
+        case .optionalInt(let number): number.map(Self.data) ?? PostgresData(type: .int8)
+        case .optionalText(let text): text.map(Self.data) ?? PostgresData(type: .text)
+        case .bool(let flag): Self.data(flag)
+        case .textArray(let texts): Self.data(texts)
+        case .intArray(let numbers): Self.data(numbers)
+        case .optionalTextArray(let texts): Self.data(OptionalTexts(elements: texts))
+        }
+    }
+
+    private static func data<Value: PostgresNonThrowingEncodable>(_ value: Value) -> PostgresData {
+        var buffer = ByteBuffer()
+        value.encode(into: &buffer, context: .default)
+        return PostgresData(type: Value.psqlType, formatCode: Value.psqlFormat, value: buffer)
+    }
+}
+
+/// A one-dimensional text[] with NULL elements, in PostgreSQL's binary array format.
+struct OptionalTexts: PostgresNonThrowingEncodable {
+    static var psqlType: PostgresDataType { .textArray }
+    static var psqlFormat: PostgresFormat { .binary }
+    var elements: [String?]
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        buffer.writeInteger(elements.isEmpty ? 0 : 1, as: Int32.self)  // dimensions
+        buffer.writeInteger(elements.contains(nil) ? 1 : 0, as: Int32.self)  // has NULLs
+        buffer.writeInteger(PostgresDataType.text.rawValue)
+        guard !elements.isEmpty else { return }
+        buffer.writeInteger(Int32(elements.count))
+        buffer.writeInteger(1, as: Int32.self)  // lower bound
+        for element in elements {
+            guard let element else {
+                buffer.writeInteger(-1, as: Int32.self)
+                continue
+            }
+            buffer.writeInteger(Int32(element.utf8.count))
+            buffer.writeString(element)
+        }
+    }
 }
