@@ -29,28 +29,26 @@ extension PostgresJobReader {
 extension PostgresJobStore: LimitedClaimSteps {
     public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> ClaimOutcome {
         latestNow = context.now
-        // The settings of the queues that have any, each row locked until commit: claims of a
-        // limited queue take turns across daemons, so what they count stays true until they
-        // commit. Sent together with the one-statement claim, which takes a job only when
-        // none of the queues has settings: the usual claim costs one round trip.
-        let settings = try session.send(
-            """
-            SELECT \(Self.queueColumns) FROM docket_queues WHERE name = ANY($1::text[]) AND \(Self.holdsClaims)
-            ORDER BY name COLLATE "C" FOR UPDATE
-            """, [.textArray(request.queues)])
         let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
-        let row = try session.first(
-            Self.claimStatement(queues: request.queues.count),
-            [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
-        // Taken means no queue had settings when it ran (even if some had a moment before).
-        if let row {
+        guard
+            let row = try session.first(
+                Self.claimStatement(queues: request.queues.count),
+                [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
+        else { throw .storage("the claim statement returned no row") }
+        if row.optionalInt(0) != nil {
             let job = Self.storedJob(row: row).job
             recordClaimed(job, worker: worker, context)
             return ClaimOutcome(job: job)
         }
-        // `first` waited for the statements sent before it, so the settings are in.
-        let limited = Self.queueSettings(rows: (try? settings.wait()) ?? [])
-        guard !limited.isEmpty else { return ClaimOutcome(job: nil) }
+        guard row.bool(Self.jobColumnCount) else { return ClaimOutcome(job: nil) }
+        // Some queue has settings to obey. Their rows are locked until commit, so claims of a
+        // limited queue take turns across daemons and what they count stays true until they
+        // commit.
+        let limited = try queueSettings(
+            """
+            SELECT \(Self.queueColumns) FROM docket_queues WHERE name = ANY($1::text[]) AND \(Self.holdsClaims)
+            ORDER BY name COLLATE "C" FOR UPDATE
+            """, [.textArray(request.queues)])
         return try claim(
             request, settings: Dictionary(uniqueKeysWithValues: limited.map { ($0.name, $0) }), worker: worker, context)
     }

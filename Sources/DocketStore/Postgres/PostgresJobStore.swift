@@ -160,22 +160,27 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     static let holdsClaims = "(paused OR max_running IS NOT NULL OR max_running_per_key IS NOT NULL OR rate_max IS NOT NULL)"
 
     /// The claim: the best pending job of the queues that no other transaction holds, taken
-    /// in the same statement, when none of the queues has settings to obey (those take the
-    /// steps of `LimitedClaimSteps`). One queue (the usual claim) walks its range of
-    /// docket_jobs_ready from the start; delayed jobs are `scheduled`, outside that index.
+    /// in the same statement, when none of the queues has settings to obey. Its one row is
+    /// the job taken (all NULL when none was) and whether any of the queues has such settings
+    /// (then `LimitedClaimSteps` takes over), so the usual claim is one statement. One queue
+    /// (the usual claim) walks its range of docket_jobs_ready from the start; delayed jobs are
+    /// `scheduled`, outside that index.
     static func claimStatement(queues: Int) -> String {
-        """
-        WITH candidate AS (
-            SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
-              AND NOT EXISTS (SELECT 1 FROM docket_queues WHERE \(queues == 1 ? "name = $4::text" : "name = ANY($4::text[])")
-                                AND \(Self.holdsClaims))
-            ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
-        UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
-                                 lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8,
-                                 attempt_deadline = $2::int8 + j.timeout_ms
-        FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
-        RETURNING \(claimedColumns)
-        """
+        let named = queues == 1 ? "name = $4::text" : "name = ANY($4::text[])"
+        return """
+            WITH candidate AS (
+                SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
+                  AND NOT EXISTS (SELECT 1 FROM docket_queues WHERE \(named) AND \(Self.holdsClaims))
+                ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
+            claimed AS (
+                UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
+                                         lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8,
+                                         attempt_deadline = $2::int8 + j.timeout_ms
+                FROM candidate WHERE j.id = candidate.id AND j.state = 'pending'
+                RETURNING \(claimedColumns))
+            SELECT claimed.*, EXISTS (SELECT 1 FROM docket_queues WHERE \(named) AND \(Self.holdsClaims))
+            FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
+            """
     }
 
     /// The job columns qualified by the claim's table alias (`candidate` has an `id` too).
@@ -255,43 +260,34 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     // MARK: Helpers
 
     /// One guarded UPDATE that matches only the fenced id, version and allowed states and
-    /// bumps the version by exactly 1; in the same round trip, when it matched nothing, the
+    /// bumps the version by exactly 1; in the same statement, when it matched nothing, the
     /// row as it is, to say why. $1, $2 and $3 are the id, version and time; `set` may use
     /// $4 onwards, bound from `values`.
-    /// `endsJob`: the change may end the job, so the edges of the jobs waiting for it are taken
-    /// in the same round trip (a statement sent behind the update, which deletes them only if
-    /// the job did end), for `takeDependents` to find.
+    /// `endsJob`: the change may end the job, so the same statement also takes the edges of
+    /// the jobs waiting for it when it did end, for `takeDependents` to find.
     func guarded(
         _ fence: JobVersion, operation: String, from states: [String], set: String, _ values: [PostgresValue],
         _ context: ChangeContext, endsJob: Bool = false
     ) throws(StoreError) -> Job {
         latestNow = context.now
         let allowed = states.map { "'\($0)'" }.joined(separator: ", ")
+        let freed = """
+            , freed AS (
+                DELETE FROM docket_dependencies d USING changed
+                WHERE d.dependency = changed.id AND changed.state IN ('completed', 'failed', 'cancelled')
+                RETURNING d.job)
+            """
         let sql = """
             WITH changed AS (
                 UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3::int8
                 WHERE id = $1::int8 AND version = $2::int8 AND state IN (\(allowed))
-                RETURNING \(Self.jobColumns))
-            SELECT \(Self.jobColumns), true FROM changed
+                RETURNING \(Self.jobColumns))\(endsJob ? freed : "")
+            SELECT \(Self.jobColumns), true, \(endsJob ? "(SELECT array_agg(job) FROM freed)" : "NULL::int8[]") FROM changed
             UNION ALL
-            SELECT \(Self.jobColumns), false FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
+            SELECT \(Self.jobColumns), false, NULL FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
             """
-        let arguments: [PostgresValue] = [.int(fence.job), .int(fence.version), .int(context.now)] + values
-        let answer: PostgresRandomAccessRow?
-        if endsJob {
-            let update = try session.send(sql, arguments)
-            takenDependents[fence.job] = try session.run(
-                """
-                DELETE FROM docket_dependencies d USING docket_jobs j
-                WHERE d.dependency = $1 AND j.id = $1 AND j.state IN ('completed', 'failed', 'cancelled')
-                RETURNING d.job
-                """, [.int(fence.job)]
-            ).map { $0.makeRandomAccess().int(0) }
-            // `run` waited for the update first, and threw if it failed.
-            answer = (try? update.wait())?.first?.makeRandomAccess()
-        } else {
-            answer = try session.first(sql, arguments)
-        }
+        let answer = try session.first(sql, [.int(fence.job), .int(fence.version), .int(context.now)] + values)
+        if endsJob, let answer { takenDependents[fence.job] = answer.ids(Self.jobColumnCount + 1) }
         guard let row = answer else { throw .jobNotFound(fence.job) }
         // The flag follows the job's columns.
         if row.bool(Self.jobColumnCount) { return Self.storedJob(row: row).job }
