@@ -205,7 +205,7 @@ public final class Coordinator {
     private func readStoredDeadline() throws(StoreError) -> Int64? {
         var candidates = [try store.nextDeadline()]
         for (state, period) in retention.periods {
-            candidates.append(try store.oldestFinished(state).map { $0 + period })
+            candidates.append(try store.oldestFinished(state).map { $0 + period + Retention.slackMs })
         }
         return candidates.compactMap { $0 }.min()
     }
@@ -222,7 +222,9 @@ public final class Coordinator {
             note(job.leaseExpiresAt)
             // A claim's updated_at is its start; a later change's is later, which notes nothing.
             if job.state == .running, let timeout = job.timeoutMs { note(job.updatedAt + timeout) }
-            if let period = retention.periods.first(where: { $0.state == job.state })?.milliseconds { note(job.updatedAt + period) }
+            if let period = retention.periods.first(where: { $0.state == job.state })?.milliseconds {
+                note(job.updatedAt + period + Retention.slackMs)
+            }
         }
         switch reply {
         case .job(let job), .enqueued(let job, _), .claimed(let job?): note(job)

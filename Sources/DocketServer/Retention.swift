@@ -10,6 +10,11 @@ public struct Retention: Sendable, Equatable {
 
     /// Jobs deleted per state per writer batch: small enough never to stall the writer.
     static let batchSize = 200
+    /// How long past its period a finished job may stay. Under steady traffic some job
+    /// reaches its period every few milliseconds; without this slack the due work (five
+    /// statements, on PostgreSQL each a round trip) would run with every batch. With it,
+    /// pruning runs about once a second and takes what came due meanwhile.
+    public static let slackMs: Int64 = 1000
     /// Free pages returned to the file system after a batch that deleted jobs.
     static let reclaimPages = 256
 

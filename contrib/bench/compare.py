@@ -55,15 +55,17 @@ class Docket:
         return call
 
     async def produce(self, call):
-        await call(b'{"op":"enqueue","queue":"bench","payload":{"n":1}}\n')
+        await call(b'{"op":"enqueue","queue":"bench","payload":{"n":1},"fields":[]}\n')
 
     async def consume(self, call):
         import json
-        answer = json.loads(await call(b'{"op":"claim","queue":"bench","wait_ms":1000}\n'))
+        # Brief answers, as a worker that needs only the payload asks for them: the job's id
+        # and version come back always, the rest only when named.
+        answer = json.loads(await call(b'{"op":"claim","queue":"bench","wait_ms":1000,"fields":["payload"]}\n'))
         job = answer.get("job")
         if not job:
             return False
-        done = json.loads(await call(b'{"op":"complete","job":%d,"version":%d}\n' % (job["id"], job["version"])))
+        done = json.loads(await call(b'{"op":"complete","job":%d,"version":%d,"fields":[]}\n' % (job["id"], job["version"])))
         return done.get("ok", False)
 
 

@@ -112,14 +112,15 @@ extension PostgresJobStore {
     }
 
     /// Deletes the jobs a query selects, with their events, in one statement; rows another
-    /// transaction holds are left for the next round.
+    /// transaction holds are left for the next round. Planned for its values each time: a
+    /// plan made without them expects a large batch and reads every event to join it.
     private func deleteJobs(_ select: String, _ values: [PostgresValue]) throws(StoreError) -> Int {
         try session.run(
             """
             WITH doomed AS (\(select) FOR UPDATE SKIP LOCKED),
             history AS (DELETE FROM docket_events e USING doomed WHERE e.job = doomed.id)
             DELETE FROM docket_jobs j USING doomed WHERE j.id = doomed.id RETURNING j.id
-            """, values
+            """, values, planAfresh: true
         ).count
     }
 

@@ -81,9 +81,13 @@ final class PostgresSession {
     /// Runs one statement and returns its rows, once every statement sent before it has
     /// answered (a failure of one of those is the failure). `committing` marks the COMMIT,
     /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
+    /// `planAfresh`: the statement is never prepared, so each run gets a plan made for its
+    /// values (see `dispatch`).
     @discardableResult
-    func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false) throws(StoreError) -> [PostgresRow] {
-        let future = try dispatch(try connected(), sql, values)
+    func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false, planAfresh: Bool = false) throws(StoreError)
+        -> [PostgresRow]
+    {
+        let future = try dispatch(try connected(), sql, values, planAfresh: planAfresh)
         let earlier = unanswered
         unanswered.removeAll()
         do {
@@ -103,12 +107,13 @@ final class PostgresSession {
     /// Sends one statement. One with parameters (every transition, claim and event insert)
     /// is prepared the first time this connection sees it and executed by name from then on:
     /// parsed and planned once, instead of on every call, which cost PostgreSQL several times
-    /// the statements' own execution time. One without (BEGIN, COMMIT) goes as it is.
-    private func dispatch(_ connection: PostgresConnection, _ sql: String, _ values: [PostgresValue]) throws(StoreError)
-        -> EventLoopFuture<[PostgresRow]>
-    {
+    /// the statements' own execution time. One without (BEGIN, COMMIT) goes as it is, and so
+    /// does one whose best plan depends on its values (`planAfresh`).
+    private func dispatch(
+        _ connection: PostgresConnection, _ sql: String, _ values: [PostgresValue], planAfresh: Bool = false
+    ) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
         if let statement = prepared[sql] { return statement.execute(values.map(\.data)) }
-        guard !values.isEmpty, prepared.count < Self.preparedLimit else {
+        guard !values.isEmpty, !planAfresh, prepared.count < Self.preparedLimit else {
             return connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger).map(\.rows)
         }
         let statement: PreparedQuery
