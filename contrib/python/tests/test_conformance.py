@@ -1,11 +1,13 @@
 """The client against the protocol's own files, without a daemon: every op has a method,
-every error code a class, and the socket is found where the CLI finds it."""
+every request member a parameter, every error code a class, and the socket is found
+where the CLI finds it."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import pickle
+from typing import Set, Tuple
 
 import pytest
 from conftest import REPO
@@ -13,9 +15,10 @@ from conftest import REPO
 import docket_client
 from docket_client import AsyncClient, Client, DocketError, StaleVersion, WatchOverflow, default_socket_path
 from docket_client._ops import OPS
-from docket_client.errors import error_from_answer
+from docket_client.errors import _BY_CODE, error_from_answer
 
 SCHEMAS = REPO / "protocol" / "schemas"
+
 
 def schema_ops() -> set:
     return {path.name[: -len(".request.json")] for path in SCHEMAS.glob("*.request.json")}
@@ -34,22 +37,60 @@ def test_every_op_in_the_schemas_has_a_method(cls: type) -> None:
     assert set(OPS) == schema_ops()
 
 
-def request_members(op: str) -> set:
-    """The members an op's request schema names, with those of the forms it keeps in
-    $defs (enqueue's single job and the items of its jobs)."""
+def request_members(op: str) -> Tuple[Set[str], Set[str]]:
+    """The members an op's request schema names and those it requires, with the forms it
+    keeps apart (enqueue's single job in $defs, its jobs array under "then")."""
     schema = json.loads((SCHEMAS / ("%s.request.json" % op)).read_text(encoding="utf-8"))
-    members = set(schema.get("properties", {}))
-    for definition in schema.get("$defs", {}).values():
-        members |= set(definition.get("properties", {}))
-    return members - {"op", "id"}
+    parts = [schema, schema.get("then", {}), *schema.get("$defs", {}).values()]
+    members = set().union(*(part.get("properties", {}) for part in parts))
+    required = set().union(*(part.get("required", []) for part in parts))
+    return members - {"op", "id"}, required - {"op"}
 
 
-def test_the_new_members_are_in_the_schemas() -> None:
-    # What this client sends for the second round is what the protocol describes.
-    assert {"after", "after_index", "timeout_ms", "traceparent", "tracestate"} <= request_members("enqueue")
-    assert {"job", "version", "delay_ms", "fields"} <= request_members("snooze")
-    assert {"job", "version", "data", "stream", "fields"} <= request_members("log")
-    assert "logs" in request_members("get") and "logs" in request_members("watch")
+#: Request members that reach the client through a parameter of another name, or through
+#: another method: (op, member) -> (method, parameter).
+ELSEWHERE = {
+    ("claim", "queue"): ("claim", "queue_or_queues"),
+    ("claim", "queues"): ("claim", "queue_or_queues"),
+    ("log", "data"): ("log", "text"),
+    ("enqueue", "jobs"): ("enqueue_many", "jobs"),
+    ("enqueue", "after_index"): ("enqueue_many", "jobs"),  # a member of each item
+}
+
+
+def parameter_for(op: str, member: str, required: Set[str]) -> Tuple[str, str]:
+    if member == "version" and "job" in required:
+        return (op, "job")  # a fenced op takes the Job, which carries its version
+    return ELSEWHERE.get((op, member), (op, member))
+
+
+@pytest.mark.parametrize("op", sorted(schema_ops()))
+def test_every_request_member_is_a_parameter(op: str) -> None:
+    """Required members are positional, the rest have defaults, so a member added to a
+    schema later cannot go missing from the client."""
+    members, required = request_members(op)
+    for member in sorted(members):
+        method, name = parameter_for(op, member, required)
+        parameters = inspect.signature(getattr(Client, method)).parameters
+        assert name in parameters, "Client.%s has no parameter for %s's %r" % (method, op, member)
+        parameter = parameters[name]
+        if (method, name) != (op, member):
+            continue  # carried another way (claim's queue or queues: one of them is needed)
+        if member in required:
+            assert parameter.default is parameter.empty, "%s's %r is required" % (op, member)
+            assert parameter.kind is parameter.POSITIONAL_OR_KEYWORD, "%s's %r is positional" % (op, member)
+        else:
+            assert parameter.default is not parameter.empty, "%s's %r is optional" % (op, member)
+
+
+@pytest.mark.parametrize("op", sorted(schema_ops()))
+def test_every_parameter_is_a_request_member(op: str) -> None:
+    # The daemon ignores members it does not know, so a misspelt one would be dropped silently.
+    members, required = request_members(op)
+    carried = {parameter_for(op, member, required) for member in members}
+    for name, parameter in inspect.signature(getattr(Client, op)).parameters.items():
+        if name != "self" and parameter.kind is not parameter.VAR_KEYWORD:
+            assert (op, name) in carried, "Client.%s(%s) is no member of the %s request" % (op, name, op)
 
 
 def test_async_methods_are_coroutines() -> None:
@@ -66,8 +107,9 @@ def test_both_clients_take_the_same_arguments() -> None:
 
 def test_every_error_code_has_a_class() -> None:
     schema = json.loads((SCHEMAS / "error.json").read_text(encoding="utf-8"))
-    codes = set(schema["properties"]["code"]["enum"]) | {"unavailable", "in_doubt"}  # + the second round's
-    assert {"bad_request", "stale_version", "watch_overflow"} <= codes
+    codes = set(schema["properties"]["code"]["enum"])
+    assert {"bad_request", "stale_version", "watch_overflow", "unavailable", "in_doubt"} <= codes
+    assert set(_BY_CODE) == codes, "a class for a code the protocol does not have"
     for code in codes:
         error = error_from_answer({"ok": False, "error": {"code": code, "message": "m"}})
         assert type(error) is not DocketError, "no class for %s" % code

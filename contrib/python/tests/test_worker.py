@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Callable
 
+import pytest
 from conftest import PACKAGE_ROOT, Daemon
 
 from docket_client import AsyncClient, AsyncWorker, Client, Job, Worker
@@ -118,35 +119,51 @@ def test_grace_hands_back_a_job_whose_handler_outlives_it(client: Client) -> Non
 
 WORKER_SCRIPT = textwrap.dedent(
     """
-    import sys, time
-    from docket_client import Client
+    import asyncio, sys, time
+    from docket_client import AsyncClient, Client
 
     def handler(job):
         print("started", job.id, flush=True)
         time.sleep(1.0)
         return {"finished": job.id}
 
-    report = Client(sys.argv[1]).run_worker("term", handler, lease_ms=2000, wait_ms=10000)
+    socket, flavour = sys.argv[1], sys.argv[2]
+    # Two slots: one runs the handler, the other waits in a claim that a stop must withdraw.
+    options = dict(lease_ms=2000, wait_ms=60000, concurrency=2)
+    if flavour == "asyncio":
+        # A plain handler runs in a thread of the loop's executor; the signal must still
+        # reach the loop.
+        report = asyncio.run(AsyncClient(socket).run_worker("term", handler, **options))
+    else:
+        report = Client(socket).run_worker("term", handler, **options)
     print("report", report.completed, report.failed, report.lost, flush=True)
     """
 )
 
 
-def test_sigterm_stops_claiming_and_finishes_the_job_in_hand(client: Client, daemon: Daemon) -> None:
+@pytest.mark.parametrize("flavour", ["threads", "asyncio"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_claiming_and_finishes_the_job_in_hand(
+    client: Client, daemon: Daemon, flavour: str, signum: int
+) -> None:
     env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT / "src"))
     process = subprocess.Popen(
-        [sys.executable, "-c", WORKER_SCRIPT, daemon.socket], stdout=subprocess.PIPE, env=env, text=True
+        [sys.executable, "-c", WORKER_SCRIPT, daemon.socket, flavour], stdout=subprocess.PIPE, env=env, text=True
     )
     try:
         job = client.enqueue("term")
         assert process.stdout is not None
         assert process.stdout.readline().split() == ["started", str(job.id)]
-        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: client.stats()["waiting_claims"] == 1)
+        process.send_signal(signum)
+        # Withdrawn at once, not when its 60 s run out: no job can go to a stopping worker.
+        wait_until(lambda: client.stats()["waiting_claims"] == 0, timeout=5)
         later = client.enqueue("term")
         out, _ = process.communicate(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
     assert process.returncode == 0
     assert out.split() == ["report", "1", "0", "0"]
     assert client.get(job.id).result == {"finished": job.id}
