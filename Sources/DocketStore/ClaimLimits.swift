@@ -93,3 +93,13 @@ extension LimitedClaimSteps {
         return nil
     }
 }
+
+extension QueuePutRequest {
+    /// The settings this request makes of the stored ones (none stored: the defaults, at
+    /// version 0), or `queue_stale` when it was written against another version.
+    func applied(to stored: QueueSettings?) throws(StoreError) -> QueueSettings {
+        let current = stored ?? QueueSettings(name: queue)
+        guard current.version == version else { throw .queueStale(current.reference, expected: version) }
+        return current.applying(self)
+    }
+}

@@ -54,37 +54,43 @@ extension SQLiteJobStore: DependencySteps {
     }
 
     func release(_ jobs: [Int64], from dependency: Int64, _ context: ChangeContext) throws(StoreError) -> [Job] {
-        var eligible: [Job] = []
-        for id in jobs {
-            guard let dependent = try storedJob(id), dependent.storedState == "blocked" else { continue }
+        try changeBlocked(jobs) { dependent throws(StoreError) in
             let remaining = dependent.job.waitingFor.filter { $0 != dependency }
             guard remaining.isEmpty else {
-                try db.prepare("UPDATE jobs SET waiting_for = ?2 WHERE id = ?1").run([.int(id), .text(StoredJob.idsText(remaining) ?? "[]")])
-                continue
+                try db.prepare("UPDATE jobs SET waiting_for = ?2 WHERE id = ?1")
+                    .run([.int(dependent.job.id), .text(StoredJob.idsText(remaining) ?? "[]")])
+                return nil
             }
             let job = try guarded(
-                JobVersion(job: id, version: dependent.job.version), operation: "release", from: ["blocked"],
+                JobVersion(job: dependent.job.id, version: dependent.job.version), operation: "release", from: ["blocked"],
                 set: "state = CASE WHEN run_at > ?3 THEN 'scheduled' ELSE 'pending' END, waiting_for = NULL", context: context)
             try record(.dependenciesMet, job, context, data: nil)
-            eligible.append(job)
+            return job
         }
-        return eligible
     }
 
     func cancelBlocked(_ jobs: [Int64], because dependency: Job, _ context: ChangeContext) throws(StoreError) -> [Job] {
         let error = Job.dependencyFailure(dependency)
-        var cancelled: [Job] = []
-        for id in jobs {
-            guard let dependent = try storedJob(id), dependent.storedState == "blocked" else { continue }
+        return try changeBlocked(jobs) { dependent throws(StoreError) in
             let job = try guarded(
-                JobVersion(job: id, version: dependent.job.version), operation: "cancel", from: ["blocked"],
+                JobVersion(job: dependent.job.id, version: dependent.job.version), operation: "cancel", from: ["blocked"],
                 set: "state = 'cancelled', waiting_for = NULL, last_error = ?4", context: context
             ) { statement in
                 statement.bind(4, error.text)
             }
             try record(.cancelled, job, context, data: error)
-            cancelled.append(job)
+            return job
         }
-        return cancelled
+    }
+
+    /// `change` applied to each job of `jobs` that still waits (the others were cancelled or
+    /// released meanwhile), and the jobs it changed.
+    private func changeBlocked(_ jobs: [Int64], _ change: (StoredJob) throws(StoreError) -> Job?) throws(StoreError) -> [Job] {
+        var changed: [Job] = []
+        for id in jobs {
+            guard let dependent = try storedJob(id), dependent.storedState == "blocked" else { continue }
+            if let job = try change(dependent) { changed.append(job) }
+        }
+        return changed
     }
 }

@@ -32,9 +32,7 @@ extension SQLiteJobStore: LimitedClaimSteps {
     }
 
     public func putQueue(_ request: QueuePutRequest, _ context: ChangeContext) throws(StoreError) -> QueueSettings {
-        let current = try queueSettings(named: request.queue).first ?? QueueSettings(name: request.queue)
-        guard current.version == request.version else { throw .queueStale(current.reference, expected: request.version) }
-        let next = current.applying(request)
+        let next = try request.applied(to: try queueSettings(named: request.queue).first)
         let statement = try db.prepare(
             """
             INSERT INTO queues (name, paused, max_running, max_running_per_key, rate_max, rate_per_ms, version)

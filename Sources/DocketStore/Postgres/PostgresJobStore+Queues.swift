@@ -59,11 +59,10 @@ extension PostgresJobStore: LimitedClaimSteps {
 
     public func putQueue(_ request: QueuePutRequest, _ context: ChangeContext) throws(StoreError) -> QueueSettings {
         latestNow = context.now
-        let current =
-            try queueSettings("SELECT \(Self.queueColumns) FROM docket_queues WHERE name = $1 FOR UPDATE", [.text(request.queue)])
-            .first ?? QueueSettings(name: request.queue)
-        guard current.version == request.version else { throw .queueStale(current.reference, expected: request.version) }
-        let next = current.applying(request)
+        let current = try queueSettings(
+            "SELECT \(Self.queueColumns) FROM docket_queues WHERE name = $1 FOR UPDATE", [.text(request.queue)]
+        ).first
+        let next = try request.applied(to: current)
         // Guarded like every change: a create that meets another daemon's (version 0 twice)
         // or an edit that lost a race changes nothing and is refused as stale.
         let stored = try session.run(
@@ -80,7 +79,7 @@ extension PostgresJobStore: LimitedClaimSteps {
                 .optionalInt(next.rate?.max), .optionalInt(next.rate?.perMs), .int(next.version),
             ])
         guard !stored.isEmpty else {
-            let present = try queueSettings(named: request.queue).first ?? current
+            let present = try queueSettings(named: request.queue).first ?? current ?? QueueSettings(name: request.queue)
             throw .queueStale(present.reference, expected: request.version)
         }
         // Resumed or loosened: other daemons' waiting claims look again.

@@ -30,7 +30,7 @@ extension OutputOptions {
                 .init(text: settings.paused ? "paused" : "active", style: settings.paused ? .dim : .plain),
                 .init(text: settings.maxRunning.map(String.init) ?? "-"),
                 .init(text: settings.maxRunningPerKey.map(String.init) ?? "-"),
-                .init(text: settings.rate.map { "\($0.max)/\(RateArgument.describe($0.perMs))" } ?? "-"),
+                .init(text: settings.rate.map { "\($0.max)/\(DurationArgument.text($0.perMs))" } ?? "-"),
                 .init(text: String(queue.counts[.pending] ?? 0)), .init(text: String(queue.counts[.running] ?? 0)),
                 .init(text: String(queue.counts[.completed] ?? 0)), .init(text: String(queue.counts[.failed] ?? 0)),
                 .init(text: String(settings.version)),
@@ -68,13 +68,6 @@ struct RateArgument: ExpressibleByArgument {
         guard parts.count == 2, let count = Int64(parts[0]), count >= 1, let window = DurationText.milliseconds(parts[1]), window >= 1
         else { return nil }
         value = RateLimit(max: count, perMs: window)
-    }
-
-    static func describe(_ milliseconds: Int64) -> String {
-        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
-            return "\(milliseconds / size)\(unit)"
-        }
-        return "\(milliseconds)ms"
     }
 }
 

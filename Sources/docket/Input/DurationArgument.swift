@@ -18,4 +18,13 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
         guard let milliseconds = DurationText.milliseconds(argument) else { return nil }
         self.init(milliseconds: milliseconds, argument)
     }
+
+    /// `milliseconds` in the largest unit that states it exactly, as it would be typed:
+    /// `1m`, `90s`, `250ms`.
+    static func text(_ milliseconds: Int64) -> String {
+        for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where milliseconds % size == 0 {
+            return "\(milliseconds / size)\(unit)"
+        }
+        return "\(milliseconds)ms"
+    }
 }

@@ -42,7 +42,7 @@ enum JobFormat {
         ]
         // Shown only when set, so the common job reads as before.
         if !job.after.isEmpty { fields += [("after", ids(job.after)), ("waiting for", ids(job.waitingFor))] }
-        if let timeout = job.timeoutMs { fields.append(("timeout", RateArgument.describe(timeout))) }
+        if let timeout = job.timeoutMs { fields.append(("timeout", DurationArgument.text(timeout))) }
         if let key = job.concurrencyKey { fields.append(("concurrency key", key)) }
         if let traceparent = job.traceparent { fields.append(("traceparent", traceparent)) }
         fields += [
