@@ -47,17 +47,26 @@ struct ToolCalls: Sendable {
     let socketPath: String
 
     func call(_ name: String, arguments: [String: Value]) async -> CallTool.Result {
+        guard MCPTools.all.contains(where: { $0.name == name }) else {
+            return Self.failure(ProtocolError(.unknownOp, "no tool named \(name)"))
+        }
+        // wait and logs only read, through get.
+        let isRead = ["get", "list", "stats", "wait", "logs"].contains(name)
         do {
             var request = JSONObject()
             for (key, value) in arguments.sorted(by: { $0.key < $1.key }) { request[key] = try value.json() }
-            guard MCPTools.all.contains(where: { $0.name == name }) else {
-                return Self.failure(ProtocolError(.unknownOp, "no tool named \(name)"))
-            }
             if name == "wait" { return try await wait(request) }
             if name == "logs" { return try await logs(request) }
             if name == "claim", request["lease_ms"] == nil { request["lease_ms"] = .int(MCPTools.defaultLeaseMs) }
             request["op"] = .string(name)
-            return Self.result(try await client.send(.object(request), isRead: ["get", "list", "stats"].contains(name)))
+            return Self.result(try await client.send(.object(request), isRead: isRead))
+        } catch DocketClientError.connectionClosed where !isRead {
+            // A change is not sent twice, so the model must learn that it may have happened.
+            return Self.failure(
+                ProtocolError(
+                    .inDoubt,
+                    "the connection to docketd closed before it answered, so this \(name) may or may not have been applied; "
+                        + "get the job before trying again (an enqueue with unique_key is safe to repeat)"))
         } catch {
             return Self.failure(
                 ProtocolError(.unavailable, "cannot reach docketd at \(socketPath): \(error); is it running? (DOCKET_SOCKET)"))
@@ -118,7 +127,8 @@ struct ToolCalls: Sendable {
 
     /// An answer: the protocol's JSON, a tool error when it is a refusal.
     static func result(_ answer: JSONValue) -> CallTool.Result {
-        CallTool.Result(content: [.text(JSONWriter.text(of: answer))], isError: answer["ok"] != true)
+        CallTool.Result(
+            content: [.text(text: JSONWriter.text(of: answer), annotations: nil, _meta: nil)], isError: answer["ok"] != true)
     }
 
     static func failure(_ error: ProtocolError) -> CallTool.Result {

@@ -50,29 +50,42 @@ enum MCPTools {
         .object(JSONObject([("type", "boolean"), ("description", .string(description))]))
     }
 
-    static func jobIDs(_ description: String) -> JSONValue {
+    static func choice(_ values: [String], _ description: String) -> JSONValue {
         .object(
             JSONObject([
-                ("type", "array"), ("items", .object(JSONObject([("type", "integer"), ("minimum", 1)]))),
-                ("description", .string(description)),
+                ("type", "string"), ("enum", .array(values.map { .string($0) })), ("description", .string(description)),
             ]))
+    }
+
+    static func array(of items: JSONValue, _ description: String, minItems: Int? = nil, maxItems: Int? = nil) -> JSONValue {
+        var schema = JSONObject([("type", "array"), ("items", items), ("description", .string(description))])
+        if let minItems { schema["minItems"] = .int(minItems) }
+        if let maxItems { schema["maxItems"] = .int(maxItems) }
+        return .object(schema)
+    }
+
+    /// Milliseconds from now, up to the furthest the daemon accepts (10 years).
+    static func delay(_ description: String) -> JSONValue {
+        integer(description, minimum: 0, maximum: Limits.standard.maxDelayMs)
+    }
+
+    /// A lease, up to the longest the daemon grants (a day).
+    static func lease(_ description: String) -> JSONValue {
+        integer(description, minimum: 1, maximum: Limits.standard.maxLeaseMs)
     }
 
     /// How much log text the `logs` tool returns when the call does not say: the newest 64 KiB.
     static let defaultLogBytes: Int64 = 65_536
 
-    static let job = ("job", integer("The job's id.", minimum: 1))
-    static let version = ("version", integer("The job's version as you last saw it (see the description).", minimum: 1))
+    static let job = ("job", integer("The job's id.", minimum: 1, maximum: .max))
+    static let version = (
+        "version", integer("The job's version as you last saw it (see the description).", minimum: 1, maximum: .max)
+    )
     static let fields = (
         "fields",
-        JSONValue.object(
-            JSONObject([
-                ("type", "array"), ("items", .object(JSONObject([("type", "string")]))),
-                (
-                    "description",
-                    "Job members to return (id and version always), e.g. [\"state\"]; leave out for the whole job."
-                ),
-            ]))
+        array(
+            of: .object(JSONObject([("enum", .array(JobFields.members.map { .string($0.name) }))])),
+            "Job members to return (id and version always), e.g. [\"state\"]; leave out for the whole job.")
     )
     static let queue = ("queue", string("The queue's name (1-255 bytes).")) as (String, JSONValue)
 
@@ -92,9 +105,26 @@ enum MCPTools {
                 queue, ("payload", anyJSON("Any JSON the worker needs.")),
                 ("priority", integer("Lower runs first; default 0.", minimum: -2_147_483_648, maximum: 2_147_483_647)),
                 ("run_at", string("Not before this RFC 3339 time.")),
-                ("delay_ms", integer("Not before this many milliseconds from now.", minimum: 0)),
-                ("max_attempts", integer("Attempts before the job fails for good; default 3.", minimum: 1, maximum: 1000)),
-                ("backoff", anyJSON("{\"initial_ms\", \"max_ms\"}: the wait before a retry, doubling per attempt.")),
+                ("delay_ms", delay("Not before this many milliseconds from now.")),
+                (
+                    "max_attempts",
+                    integer("Attempts before the job fails for good; default 3.", minimum: 1, maximum: Limits.standard.maxAttempts)
+                ),
+                (
+                    "backoff",
+                    .object(
+                        JSONObject([
+                            ("type", "object"),
+                            (
+                                "properties",
+                                [
+                                    "initial_ms": delay("The wait before the first retry; default 1000."),
+                                    "max_ms": delay("The longest wait; default 3600000."),
+                                ]
+                            ),
+                            ("description", "The wait before a retry, doubling per attempt."),
+                        ]))
+                ),
                 ("unique_key", string("Makes the enqueue idempotent within the queue.")),
                 (
                     "concurrency_key",
@@ -104,16 +134,24 @@ enum MCPTools {
                     "timeout_ms",
                     integer(
                         "The longest one attempt may run, from its claim, however much progress it reports; past it the attempt "
-                            + "fails with code timeout (and is retried while attempts remain).", minimum: 1, maximum: 604_800_000)
+                            + "fails with code timeout (and is retried while attempts remain).", minimum: 1,
+                        maximum: Limits.standard.maxTimeoutMs)
                 ),
                 ("traceparent", string("W3C Trace Context traceparent carried to the worker, e.g. 00-<32 hex>-<16 hex>-01.")),
                 ("tracestate", string("W3C Trace Context tracestate carried with it.")),
-                ("after", jobIDs("Ids of existing jobs this one waits for: it runs only after all of them completed.")),
+                (
+                    "after",
+                    array(
+                        of: job.1, "Ids of existing jobs this one waits for: it runs only after all of them completed.",
+                        maxItems: Limits.standard.maxDependencies)
+                ),
                 (
                     "jobs",
-                    anyJSON(
+                    array(
+                        of: .object(JSONObject([("type", "object")])),
                         "Instead of queue and the rest: an array of such job objects, all added or none. An item may also "
-                            + "have after_index: the indexes of earlier items it waits for, e.g. [0].")
+                            + "have after_index: the indexes of earlier items it waits for, e.g. [0].", minItems: 1,
+                        maxItems: Limits.standard.maxBatchJobs)
                 ), fields,
             ], required: []),
         Definition(
@@ -126,9 +164,19 @@ enum MCPTools {
                 within wait_ms.
                 """,
             properties: [
-                queue, ("queues", anyJSON("Several queue names instead of queue; the best job of all of them.")),
-                ("lease_ms", integer("How long the job is yours without progress; default \(defaultLeaseMs).", minimum: 1)),
-                ("wait_ms", integer("Wait up to this long for a job (at most 900000); default 0.", minimum: 0, maximum: 900_000)),
+                queue,
+                (
+                    "queues",
+                    array(
+                        of: queue.1, "Several queue names instead of queue; the best job of all of them.", minItems: 1,
+                        maxItems: Limits.standard.maxClaimQueues)
+                ),
+                ("lease_ms", lease("How long the job is yours without progress; default \(defaultLeaseMs).")),
+                (
+                    "wait_ms",
+                    integer(
+                        "Wait up to this long for a job (at most 900000); default 0.", minimum: 0, maximum: Limits.standard.maxWaitMs)
+                ),
                 ("worker", string("Your name, recorded on the job.")), fields,
             ], required: []),
         Definition(
@@ -136,7 +184,7 @@ enum MCPTools {
             description: "Report progress on a job you claimed and renew its lease. " + versionRule,
             properties: [
                 job, version, ("progress", anyJSON("Any JSON describing how far you got.")),
-                ("lease_ms", integer("The new lease from now; default the claim's.", minimum: 1)), fields,
+                ("lease_ms", lease("The new lease from now; default the claim's.")), fields,
             ], required: ["job", "version"]),
         Definition(
             name: "complete",
@@ -151,8 +199,8 @@ enum MCPTools {
                 """ + " " + versionRule,
             properties: [
                 job, version, ("error", anyJSON("Any JSON saying what went wrong.")),
-                ("retry", .object(JSONObject([("type", "boolean"), ("description", "false: fail for good now; default true.")]))),
-                ("retry_in_ms", integer("Retry after this long instead of the backoff.", minimum: 0)), fields,
+                ("retry", boolean("false: fail for good now; default true.")),
+                ("retry_in_ms", delay("Retry after this long instead of the backoff.")), fields,
             ], required: ["job", "version"]),
         Definition(
             name: "snooze",
@@ -166,10 +214,22 @@ enum MCPTools {
                 job, version,
                 (
                     "delay_ms",
-                    integer("How long until it may be claimed again (0 to 315360000000).", minimum: 0, maximum: 315_360_000_000)
+                    delay("How long until it may be claimed again (0 to 315360000000).")
                 ),
                 fields,
             ], required: ["job", "version", "delay_ms"]),
+        Definition(
+            name: "log",
+            description: """
+                Append text to the log of a job you claimed, for the people following it (docket logs \
+                --follow) and for the logs tool. The version does not change: go on with the one you \
+                have. The daemon keeps the newest 1 MiB of log per job.
+                """ + " " + versionRule,
+            properties: [
+                job, version, ("data", string("The text to append, as written: whole lines with their line feeds.")),
+                ("stream", choice(LogStream.allCases.map(\.rawValue), "Which output the text belongs to; default stdout.")),
+                fields,
+            ], required: ["job", "version", "data"]),
         Definition(
             name: "cancel",
             description: "Cancel a pending or running job; its worker learns it at its next call. " + versionRule,
@@ -203,7 +263,11 @@ enum MCPTools {
                 omitted_bytes how much older text it left out.
                 """,
             properties: [
-                job, ("stream", string("stdout or stderr: only that stream; leave out for both, in the order written.")),
+                job,
+                (
+                    "stream",
+                    choice(LogStream.allCases.map(\.rawValue), "Only that stream; leave out for both, in the order written.")
+                ),
                 (
                     "max_bytes",
                     integer(
@@ -214,9 +278,9 @@ enum MCPTools {
             name: "list",
             description: "List jobs by id, optionally of one queue and one state; next is the cursor for the next page.",
             properties: [
-                queue, ("state", string("pending, running, completed, failed or cancelled.")),
-                ("limit", integer("At most this many (1-1000, default 100).", minimum: 1, maximum: 1000)),
-                ("after", integer("The previous page's next.", minimum: 0)), fields,
+                queue, ("state", choice(JobState.allCases.map(\.rawValue), "Only jobs in this state.")),
+                ("limit", integer("At most this many (1-1000, default 100).", minimum: 1, maximum: Limits.standard.maxListLimit)),
+                ("after", integer("The previous page's next.", minimum: 0, maximum: .max)), fields,
             ], required: []),
         Definition(
             name: "stats",
