@@ -24,10 +24,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var startsWatch: Int64?
     }
 
-    private let server: ServerContext
+    let server: ServerContext
     /// Set for a socket named `readonly`: only ops that change nothing are served.
     private let readOnly: Bool
-    private var context: ChannelHandlerContext!
+    private(set) var context: ChannelHandlerContext!
     private var origin = ConnectionOrigin(peer: nil)
     /// Answers not yet written, in request order; `firstSequence` numbers the first one.
     private var slots = CircularBuffer<Slot>()
@@ -39,7 +39,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var refusing = false
     private var inputClosed = false
     private var readHeld = false
-    private var watch: WatchStream?
+    var watch: WatchStream?
 
     init(server: ServerContext, readOnly: Bool) {
         self.server = server
@@ -142,7 +142,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 answerAtOnce(request, .failure(error))
                 return
             }
-            if case .watch = request.operation, watch != nil {
+            if case .watch = request.operation, watch != nil || watchIsWaitingToStart {
                 let error = ProtocolError.badRequest("this connection is already watching; open another connection for a second watch")
                 answerAtOnce(request, .failure(error))
                 return
@@ -158,13 +158,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// A watch sent behind requests still in flight waits to start; a second one sent right
+    /// after it must meet it already.
+    private var watchIsWaitingToStart: Bool {
+        waitingToStart.contains { waiting in
+            if case .watch = waiting.request.operation { return true }
+            return false
+        }
+    }
+
     private func answerAtOnce(_ request: Request, _ reply: Reply) {
         server.metrics.answered(request.operation.name, reply)
         append(Slot(response: ResponseEncoder.encode(id: request.id, reply: reply)))
     }
 
     /// Answers with a last error line, reads nothing more, and closes after it.
-    private func refuse(_ error: ProtocolError) {
+    func refuse(_ error: ProtocolError) {
         refusing = true
         append(Slot(response: ResponseEncoder.encode(id: nil, reply: .failure(error)), closeAfter: true))
         flushReadyAnswers()
@@ -333,77 +342,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         closeIfDone()
     }
 
-    // MARK: Watch
-
-    /// Subscribes before the latest seq is read, so no event falls between the two.
-    private func startWatch(_ request: WatchRequest) {
-        let stream = WatchStream(request)
-        watch = stream
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        server.hub.subscribe(ObjectIdentifier(self), scope: request.scope) { events in
-            eventLoop.execute { bound.value.receiveLive(events) }
-        }
-    }
-
-    private func receiveLive(_ events: [JobEvent]) {
-        guard let watch else { return }
-        perform(watch.receive(events))
-        pumpWatch()
-    }
-
-    private func pumpWatch() {
-        guard let watch, context.channel.isActive else { return }
-        perform(watch.pump(into: context))
-        if watch.isEnded { stopWatch() }
-    }
-
-    private func stopWatch() {
-        guard watch != nil else { return }
-        server.hub.unsubscribe(ObjectIdentifier(self))
-        watch = nil
-        closeIfDone()
-    }
-
-    private func perform(_ action: WatchStream.Action) {
-        guard let watch else { return }
-        switch action {
-        case .none:
-            break
-        case .fetch(let after):
-            let scope = watch.scope
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let fetching = NIOLoopBound(watch, eventLoop: context.eventLoop)
-            server.readers.run(on: context.eventLoop) { reader throws(StoreError) in
-                try reader.events(after: after, scope: scope, limit: WatchStream.pageSize)
-            }.whenComplete { result in
-                let handler = bound.value
-                // The watch may have ended, or been replaced, while the page was read.
-                guard let current = handler.watch, current === fetching.value else { return }
-                switch result {
-                case .success(let page):
-                    handler.perform(current.replayed(page))
-                    handler.pumpWatch()
-                case .failure(let error):
-                    handler.stopWatch()
-                    handler.refuse(ProtocolError(.internal, "the watch replay failed: \(error); watch again with since"))
-                }
-            }
-        case .overflow:
-            let resume = watch.lastWritten
-            stopWatch()
-            var error = ProtocolError(
-                .watchOverflow,
-                "this watch fell more than \(WatchStream.maxBacklog) events behind and is closed; "
-                    + "watch again with since=\(resume) to resume where it stopped")
-            error.seq = resume
-            refuse(error)
-        }
-    }
-
     /// Closes a half-closed connection once everything is answered, unless it is watching:
     /// `echo '{"op":"watch",…}' | socat - …` half-closes at once and still wants the events.
-    private func closeIfDone() {
+    func closeIfDone() {
         if inputClosed, slots.isEmpty, waitingToStart.isEmpty, watch == nil, context.channel.isActive {
             context.close(promise: nil)
         }

@@ -66,6 +66,23 @@ struct WatchEndToEndTests {
         await client.close()
     }
 
+    /// One watch per connection, however the requests arrive: a second watch sent in the
+    /// same write as the first, both behind a change still in flight, is refused.
+    @Test(arguments: Backend.available) func secondWatch_isRefused_evenPipelined(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
+        let socket = try RawSocket(path: daemon.socketPath)
+        try await socket.send(
+            "{\"op\":\"enqueue\",\"queue\":\"q\",\"id\":1}\n{\"op\":\"watch\",\"since\":0,\"id\":2}\n{\"op\":\"watch\",\"id\":3}\n")
+        var answers: [Int: [String: Any]] = [:]
+        while answers.count < 3 {
+            let line = try await socket.readJSON()
+            if let id = line["id"] as? Int { answers[id] = line }
+        }
+        #expect(answers[1]?["ok"] as? Bool == true && answers[2]?["ok"] as? Bool == true)
+        #expect(answers[3]?["ok"] as? Bool == false)
+        #expect((answers[3]?["error"] as? [String: Any])?["code"] as? String == "bad_request")
+    }
+
     /// Watching one job streams its changes and ends with the event that makes it final.
     @Test(arguments: Backend.available) func jobWatch_endsAtTheFinalEvent(_ backend: Backend) async throws {
         let daemon = try await Daemon(backend)
