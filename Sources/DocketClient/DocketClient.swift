@@ -68,14 +68,8 @@ public actor DocketClient {
         do {
             return try await call(request, resend: isRead ? .safe : .unsafe)
         } catch let refusal as DocketError {
-            var error = JSONObject([("code", .string(refusal.rawCode)), ("message", .string(refusal.message))])
-            if let job = refusal.job {
-                error["job"] = .object(JSONObject([("id", .int(job.id)), ("version", .int(job.version)), ("state", .string(job.state.rawValue))]))
-            }
-            if let schedule = refusal.schedule {
-                error["schedule"] = .object(JSONObject([("name", .string(schedule.name)), ("version", .int(schedule.version))]))
-            }
-            return .object(JSONObject([("ok", false), ("error", .object(error))]))
+            let error = refusal.raw ?? .object(JSONObject([("code", .string(refusal.rawCode)), ("message", .string(refusal.message))]))
+            return .object(JSONObject([("ok", false), ("error", error)]))
         }
     }
 

@@ -24,6 +24,9 @@ public struct DocketError: Error, Sendable, Equatable, CustomStringConvertible {
     public var job: JobReference?
     /// For `stale_version` on a schedule: its present version.
     public var schedule: ScheduleReference?
+    /// The `error` object as the daemon sent it, every member included (`queue`, `seq`, and
+    /// any a newer daemon adds), for callers that pass it on; nil for an error made here.
+    public var raw: JSONValue?
 
     public init(code: ErrorCode, message: String, job: JobReference? = nil, schedule: ScheduleReference? = nil) {
         self.code = code
@@ -41,6 +44,7 @@ public struct DocketError: Error, Sendable, Equatable, CustomStringConvertible {
         message = error?["message"]?.string ?? "docketd refused the request without saying why"
         job = error?["job"].flatMap { try? JobReference(json: $0) }
         schedule = error?["schedule"].flatMap { try? ScheduleReference(json: $0) }
+        raw = error
     }
 
     /// The version the job or schedule is at now, when the error says.

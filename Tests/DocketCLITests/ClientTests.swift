@@ -46,6 +46,12 @@ struct ClientTests {
 
         let bad = await #expect(throws: DocketError.self) { try await client.claim(queues: ["q"], lease: .zero) }
         #expect(bad?.code == .badRequest && bad?.message.contains("lease_ms") == true)
+
+        // Relayed (as `docket mcp` does) with every member of the error, not only those this
+        // client reads.
+        let relayed = try await client.send(["op": "queue_put", "queue": "q", "version": 5, "paused": true])
+        #expect(relayed["error"]?["code"] == "stale_version")
+        #expect(relayed["error"]?["queue"]?["version"] == 0)
     }
 
     /// Many calls in flight at once on one connection, each getting its own answer.
