@@ -53,6 +53,24 @@ final class MCPSession: @unchecked Sendable {
         return (try JSONParser.parse(text), result["isError"] == true)
     }
 
+    /// Sends a tool call without waiting for its answer, as a host may; returns its id.
+    func start(_ tool: String, _ arguments: JSONValue) throws -> Int64 {
+        let id = Int64(nextID)
+        nextID += 1
+        let params = JSONValue.object(JSONObject([("name", .string(tool)), ("arguments", arguments)]))
+        try send(.object(JSONObject([("jsonrpc", "2.0"), ("id", .int(id)), ("method", "tools/call"), ("params", params)])))
+        return id
+    }
+
+    /// The ids of calls started with `start`, in the order their answers come.
+    func answerOrder(of ids: Set<Int64>) async throws -> [Int64] {
+        var order: [Int64] = []
+        while order.count < ids.count {
+            if let id = try await readMessage()["id"]?.int64, ids.contains(id) { order.append(id) }
+        }
+        return order
+    }
+
     private func send(_ message: JSONValue) throws {
         try input.fileHandleForWriting.write(contentsOf: Array((JSONWriter.text(of: message) + "\n").utf8))
     }
@@ -255,6 +273,21 @@ struct MCPTests {
         }
         if let types = result["type"]?.array { result["type"] = types.first { $0 != "null" } }  // ["array", "null"]
         return result
+    }
+
+    /// A claim that waits for a job holds back no other call: a `stats` sent while it waits
+    /// is answered first.
+    @Test func waitingClaim_holdsBackNoOtherCall() async throws {
+        let daemon = try await TestDaemon.started()
+        let mcp = try MCPSession(socketPath: daemon.socketPath)
+        try await mcp.initialize()
+        _ = try await mcp.call("stats", .object(JSONObject()))  // connected
+        let claim = try mcp.start("claim", ["queue": "idle", "wait_ms": 3000])
+        let observer = daemon.client()
+        try await eventually("the claim to wait") { try await observer.send(["op": "stats"], isRead: true)["waiting_claims"] == 1 }
+        await observer.close()
+        let stats = try mcp.start("stats", .object(JSONObject()))
+        #expect(try await mcp.answerOrder(of: [claim, stats]) == [stats, claim])
     }
 
     /// A change whose answer was lost (docketd killed while a claim waits) is a tool error with

@@ -50,16 +50,34 @@ struct ToolCalls: Sendable {
         guard MCPTools.all.contains(where: { $0.name == name }) else {
             return Self.failure(ProtocolError(.unknownOp, "no tool named \(name)"))
         }
+        var request = JSONObject()
+        for (key, value) in arguments.sorted(by: { $0.key < $1.key }) {
+            guard let json = try? value.json() else { return Self.failure(.badRequest("field '\(key)' is not a JSON value")) }
+            request[key] = json
+        }
         // wait and logs only read, through get.
         let isRead = ["get", "list", "stats", "wait", "logs"].contains(name)
         do {
-            var request = JSONObject()
-            for (key, value) in arguments.sorted(by: { $0.key < $1.key }) { request[key] = try value.json() }
             if name == "wait" { return try await wait(request) }
             if name == "logs" { return try await logs(request) }
             if name == "claim", request["lease_ms"] == nil { request["lease_ms"] = .int(MCPTools.defaultLeaseMs) }
             request["op"] = .string(name)
-            return Self.result(try await client.send(.object(request), isRead: isRead))
+            // docketd answers one connection's requests in order, so a claim that waits for
+            // a job would hold back the answers of calls made meanwhile: it gets a connection
+            // of its own.
+            guard name == "claim", (request["wait_ms"]?.int64 ?? 0) > 0 else {
+                return Self.result(try await client.send(.object(request), isRead: isRead))
+            }
+            let waiting = DocketClient(socketPath: socketPath, reconnect: .standard)
+            let answer: JSONValue
+            do {
+                answer = try await waiting.send(.object(request))
+            } catch {
+                await waiting.close()
+                throw error
+            }
+            await waiting.close()
+            return Self.result(answer)
         } catch DocketClientError.connectionClosed where !isRead {
             // A change is not sent twice, so the model must learn that it may have happened.
             return Self.failure(
