@@ -150,7 +150,9 @@ public class PostgresJobReader: JobReader {
             SELECT \(Self.jobColumns) FROM docket_jobs WHERE \(conditions.joined(separator: " AND ")) \
             ORDER BY id LIMIT $\(values.count)
             """
-        var jobs = try session.run(sql, values).map { Self.storedJob(row: $0.makeRandomAccess()).job }
+        // Planned for its values: whether the queue's index or the id order is the better way
+        // in depends on how many jobs the queue holds, which a plan made once cannot know.
+        var jobs = try session.run(sql, values, planAfresh: true).map { Self.storedJob(row: $0.makeRandomAccess()).job }
         var next: Int64?
         if jobs.count > Int(request.limit) {
             jobs.removeLast()
