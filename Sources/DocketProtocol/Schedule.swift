@@ -40,6 +40,20 @@ public struct Schedule: Sendable, Equatable {
         "schedule:\(name):\(Timestamp.format(milliseconds: slot))"
     }
 
+    /// The job that firing the slot `nextRunAt` enqueues: keyed by the slot, so a slot that
+    /// fires again (another daemon, a crash before the advance) finds it already there.
+    public var dueJob: EnqueueRequest {
+        EnqueueRequest(
+            queue: queue, payload: payload, priority: priority, maxAttempts: maxAttempts,
+            uniqueKey: Self.uniqueKey(name: name, slot: nextRunAt))
+    }
+
+    /// The slot after firing the due one at `now`: the next after now, not after the fired
+    /// one, so slots missed while the daemon was down fire once, not once each.
+    public func slot(afterFiringAt now: Int64) -> Int64 {
+        cron.next(after: max(nextRunAt, now)) ?? Int64.max
+    }
+
     /// The longest name a schedule may be given: its jobs' unique keys must stay within the
     /// limit a client's `unique_key` has (a slot up to year 9999 is written in 24 bytes).
     public static func maxNameBytes(keyLimit: Int) -> Int {

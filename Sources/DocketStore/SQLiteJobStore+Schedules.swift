@@ -76,14 +76,9 @@ extension SQLiteJobStore {
         var queues = Set<String>()
         for schedule in due {
             let slot = schedule.nextRunAt
-            let (_, created) = try enqueue(
-                EnqueueRequest(
-                    queue: schedule.queue, payload: schedule.payload, priority: schedule.priority,
-                    maxAttempts: schedule.maxAttempts, uniqueKey: Schedule.uniqueKey(name: schedule.name, slot: slot)),
-                context)
+            let (_, created) = try enqueue(schedule.dueJob, context)
             if created { queues.insert(schedule.queue) }
-            // The next slot after now, not after the fired one: missed slots fire once, not once each.
-            let next = schedule.cron.next(after: max(slot, context.now)) ?? Int64.max
+            let next = schedule.slot(afterFiringAt: context.now)
             let advance = try db.prepare(
                 "UPDATE schedules SET next_run_at = ?3, last_run_at = ?2 WHERE name = ?1 AND next_run_at = ?2")
             advance.bind(1, schedule.name)

@@ -193,18 +193,13 @@ extension PostgresJobStore {
         var queues = Set<String>()
         for schedule in due {
             let slot = schedule.nextRunAt
-            // The next slot after now, not after the fired one: missed slots fire once, not once each.
-            let next = schedule.cron.next(after: max(slot, context.now)) ?? Int64.max
+            let next = schedule.slot(afterFiringAt: context.now)
             // Advanced first, fenced by the slot: a daemon that fired this slot already has moved it.
             let advanced = try session.run(
                 "UPDATE docket_schedules SET next_run_at = $3, last_run_at = $2 WHERE name = $1 AND next_run_at = $2 RETURNING name",
                 [.text(schedule.name), .int(slot), .int(next)])
             guard !advanced.isEmpty else { continue }
-            let (_, created) = try enqueue(
-                EnqueueRequest(
-                    queue: schedule.queue, payload: schedule.payload, priority: schedule.priority,
-                    maxAttempts: schedule.maxAttempts, uniqueKey: Schedule.uniqueKey(name: schedule.name, slot: slot)),
-                context)
+            let (_, created) = try enqueue(schedule.dueJob, context)
             if created { queues.insert(schedule.queue) }
         }
         return queues
