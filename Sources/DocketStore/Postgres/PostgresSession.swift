@@ -88,14 +88,19 @@ final class PostgresSession {
         -> [PostgresRow]
     {
         let future = try dispatch(try connected(), sql, values, planAfresh: planAfresh)
-        let earlier = unanswered
-        unanswered.removeAll()
         do {
-            for statement in earlier { _ = try statement.wait() }
+            try waitForUnanswered()
             return try future.wait()
         } catch {
             throw classify(error, committing: committing)
         }
+    }
+
+    /// Waits for every statement sent and not waited for yet; throws the first failure.
+    private func waitForUnanswered() throws {
+        let earlier = unanswered
+        unanswered.removeAll()
+        for statement in earlier { _ = try statement.wait() }
     }
 
     /// Statements prepared on this connection, by their text.
@@ -124,9 +129,7 @@ final class PostgresSession {
         } catch {
             // A statement sent before it may have failed and aborted the transaction: that
             // failure is the one to report.
-            let earlier = unanswered
-            unanswered.removeAll()
-            do { for statement in earlier { _ = try statement.wait() } } catch { throw classify(error, committing: false) }
+            do { try waitForUnanswered() } catch { throw classify(error, committing: false) }
             throw classify(error, committing: false)
         }
         prepared[sql] = statement
@@ -238,16 +241,7 @@ extension PostgresBindings {
     init(_ values: [PostgresValue]) {
         self.init(capacity: values.count)
         for value in values {
-            switch value {
-            case .int(let number): append(number)
-            case .text(let text): append(text)
-            case .optionalInt(let number): append(number)
-            case .optionalText(let text): append(text)
-            case .bool(let flag): append(flag)
-            case .textArray(let texts): append(texts)
-            case .intArray(let numbers): append(numbers)
-            case .optionalTextArray(let texts): append(OptionalTexts(elements: texts))
-            }
+            if let encodable = value.encodable { append(encodable) } else { appendNull() }
         }
     }
 }
@@ -277,22 +271,24 @@ enum PostgresValue {
 
     /// The value as `PreparedQuery.execute` takes it.
     var data: PostgresData {
-        switch self {
-        case .int(let number): Self.data(number)
-        case .text(let text): Self.data(text)
-        case .optionalInt(let number): number.map(Self.data) ?? PostgresData(type: .int8)
-        case .optionalText(let text): text.map(Self.data) ?? PostgresData(type: .text)
-        case .bool(let flag): Self.data(flag)
-        case .textArray(let texts): Self.data(texts)
-        case .intArray(let numbers): Self.data(numbers)
-        case .optionalTextArray(let texts): Self.data(OptionalTexts(elements: texts))
-        }
+        guard let encodable else { return .null }
+        var buffer = ByteBuffer()
+        encodable.encode(into: &buffer, context: .default)
+        return PostgresData(type: encodable.psqlType, formatCode: encodable.psqlFormat, value: buffer)
     }
 
-    private static func data<Value: PostgresNonThrowingEncodable>(_ value: Value) -> PostgresData {
-        var buffer = ByteBuffer()
-        value.encode(into: &buffer, context: .default)
-        return PostgresData(type: Value.psqlType, formatCode: Value.psqlFormat, value: buffer)
+    /// The value as postgres-nio encodes it; nil for NULL.
+    fileprivate var encodable: (any PostgresNonThrowingEncodable)? {
+        switch self {
+        case .int(let number): number
+        case .text(let text): text
+        case .optionalInt(let number): number
+        case .optionalText(let text): text
+        case .bool(let flag): flag
+        case .textArray(let texts): texts
+        case .intArray(let numbers): numbers
+        case .optionalTextArray(let texts): OptionalTexts(elements: texts)
+        }
     }
 }
 
