@@ -205,7 +205,7 @@ public final class Coordinator {
     private func readStoredDeadline() throws(StoreError) -> Int64? {
         var candidates = [try store.nextDeadline()]
         for (state, period) in retention.periods {
-            candidates.append(try store.oldestFinished(state).map { $0 + period + Retention.slackMs })
+            candidates.append(try store.oldestFinished(state).map { Retention.pruneDue(changedAt: $0, period: period) })
         }
         return candidates.compactMap { $0 }.min()
     }
@@ -223,7 +223,7 @@ public final class Coordinator {
             // A claim's updated_at is its start; a later change's is later, which notes nothing.
             if job.state == .running, let timeout = job.timeoutMs { note(job.updatedAt + timeout) }
             if let period = retention.periods.first(where: { $0.state == job.state })?.milliseconds {
-                note(job.updatedAt + period + Retention.slackMs)
+                note(Retention.pruneDue(changedAt: job.updatedAt, period: period))
             }
         }
         switch reply {

@@ -15,6 +15,9 @@ public struct Retention: Sendable, Equatable {
     /// statements, on PostgreSQL each a round trip) would run with every batch. With it,
     /// pruning runs about once a second and takes what came due meanwhile.
     public static let slackMs: Int64 = 1000
+
+    /// When a job that finished at `changedAt` is due to be pruned under `period`.
+    static func pruneDue(changedAt: Int64, period: Int64) -> Int64 { changedAt + period + slackMs }
     /// Free pages returned to the file system after a batch that deleted jobs.
     static let reclaimPages = 256
 
