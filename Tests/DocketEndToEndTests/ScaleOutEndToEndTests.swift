@@ -157,7 +157,7 @@ struct ScaleOutEndToEndTests {
         #expect(put["ok"] == true)
         let slot = (Int64(Date().timeIntervalSince1970) / 60 - 3) * 60_000
         let url = daemons[0].databasePath
-        try await offload { try TestPostgres.psql(url, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'") }
+        _ = try await offload { try TestPostgres.psql(url, "UPDATE docket_schedules SET next_run_at = \(slot) WHERE name = 'tick'") }
         func keys() async throws -> [String] {
             let probe = try await daemons[2].connect()
             defer { Task { await probe.close() } }

@@ -41,8 +41,8 @@ struct Enqueue: AsyncParsableCommand {
     var after: [Int64] = []
     @Option(help: "End an attempt that runs longer than this (30s, 10m, ...), even while it reports progress.")
     var timeout: DurationArgument?
-    @Option(help: "W3C trace context for the worker (default: $TRACEPARENT).") var traceparent = Self.environment("TRACEPARENT")
-    @Option(help: "W3C trace state for the worker (default: $TRACESTATE).") var tracestate = Self.environment("TRACESTATE")
+    @Option(help: "W3C trace context for the worker (default: $TRACEPARENT).") var traceparent: String?
+    @Option(help: "W3C trace state for the worker (default: $TRACESTATE).") var tracestate: String?
 
     static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
@@ -59,8 +59,9 @@ struct Enqueue: AsyncParsableCommand {
         let template = NewJob(
             queue: queue, priority: priority, runAt: at.flatMap(Timestamp.parse), delay: delay?.duration,
             maxAttempts: maxAttempts, backoff: backoff.map { Backoff(initial: $0.duration, max: backoffMax?.duration) },
-            uniqueKey: uniqueKey, concurrencyKey: concurrencyKey, timeout: timeout?.duration, traceparent: traceparent,
-            tracestate: tracestate, after: after)
+            uniqueKey: uniqueKey, concurrencyKey: concurrencyKey, timeout: timeout?.duration,
+            traceparent: traceparent ?? Self.environment("TRACEPARENT"), tracestate: tracestate ?? Self.environment("TRACESTATE"),
+            after: after)
         if lines {
             try await enqueueLines(template)
             return
