@@ -28,8 +28,8 @@ extension PostgresJobStore {
             """
             WITH due AS (SELECT id FROM docket_jobs WHERE state = 'scheduled' AND run_at <= $1
                          ORDER BY run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)
-            UPDATE docket_jobs j SET state = 'pending' FROM due WHERE j.id = due.id AND j.state = 'scheduled'
-            RETURNING j.queue
+            UPDATE docket_jobs SET state = 'pending' WHERE id = ANY(ARRAY(SELECT id FROM due)) AND state = 'scheduled'
+            RETURNING queue
             """, [.int(context.now)])
         let queues = Set(rows.map { $0.makeRandomAccess().text(0) })
         wokenQueues.formUnion(queues)
