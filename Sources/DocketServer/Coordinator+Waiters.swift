@@ -55,30 +55,25 @@ extension Coordinator {
     }
 
     /// Offers newly eligible jobs to parked claims in arrival order, until the queues run dry.
+    /// The earliest waiter for a stocked queue claims together with every waiter of the same
+    /// queues (one store call), the jobs going to them in arrival order.
     func serveWaiters(in queues: Set<String>, now: Int64, into completions: inout [Completion]) throws(StoreError) {
+        waiters.removeAll { !$0.command.origin.isActive }
         var stocked = queues
-        var index = 0
-        while !stocked.isEmpty, index < waiters.count {
-            let waiter = waiters[index]
-            guard waiter.command.origin.isActive else {
-                waiters.remove(at: index)
-                continue
-            }
-            guard waiter.request.queues.contains(where: stocked.contains) else {
-                index += 1
-                continue
-            }
-            let context = ChangeContext(now: now, peer: waiter.command.origin.peer)
-            let outcome = try store.claim(waiter.request, worker: waiter.request.worker ?? waiter.command.origin.peer, context)
-            noteHolds(of: outcome, waiter.request, now: now)
-            if let claimed = outcome.job {
-                waiters.remove(at: index)
+        while !stocked.isEmpty, let first = waiters.firstIndex(where: { $0.request.queues.contains(where: stocked.contains) }) {
+            let wanted = waiters[first].request.queues
+            let group = waiters.indices.filter { $0 >= first && waiters[$0].request.queues == wanted }
+            let outcomes = try store.claim(together: group.map { claimItem(waiters[$0].command, waiters[$0].request, now) })
+            var served: Set<Int> = []
+            for (index, outcome) in zip(group, outcomes) {
+                noteHolds(of: outcome, waiters[index].request, now: now)
+                guard let claimed = outcome.job else { continue }
+                served.insert(index)
                 noteDeadlines(of: .claimed(claimed), now: now)
-                completions.append(Completion(for: waiter.command, reply: .claimed(claimed)))
-            } else {
-                stocked.subtract(waiter.request.queues)
-                index += 1
+                completions.append(Completion(for: waiters[index].command, reply: .claimed(claimed)))
             }
+            if served.count < group.count { stocked.subtract(wanted) }
+            waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] }
         }
     }
 

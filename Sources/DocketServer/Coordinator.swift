@@ -143,15 +143,10 @@ public final class Coordinator {
                 self.heldUntil = nil
             }
             if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
-            for command in batch {
+            for command in try applyTogether(batch, now: now, into: &completions) {
                 let (reply, madeEligible) = try apply(command, now: now)
+                answer(command, reply, now: now, into: &completions)
                 let eligible = madeEligible.union(takeReleased())
-                noteDeadlines(of: reply, now: now)
-                if case .claimed(nil) = reply, case .operation(.claim(let claim)) = command.action, claim.waitMs > 0 {
-                    waiters.append(Waiter(command: command, request: claim, deadline: now + claim.waitMs))
-                } else {
-                    completions.append(Completion(for: command, reply: reply))
-                }
                 if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
             }
             if due {
@@ -265,11 +260,7 @@ public final class Coordinator {
             return (.enqueuedMany(results), eligibleQueues(results.filter(\.created).map(\.job), context.now))
         case .claim(let request):
             let outcome = try store.claim(request, worker: request.worker ?? origin.peer, context)
-            noteHolds(of: outcome, request, now: context.now)
-            if outcome.job == nil, let retryAfterMs = outcome.retryAfterMs, request.waitMs == 0 {
-                return (.claimHeld(retryAfterMs: retryAfterMs), [])
-            }
-            return (.claimed(outcome.job), [])
+            return (claimReply(outcome, request, now: context.now), [])
         case .progress(let request):
             return (.job(try store.progress(request, context)), [])
         case .complete(let request):

@@ -37,40 +37,8 @@ extension PostgresJobStore {
         var keyless: [EnqueueRequest] = []
         func insertKeyless() throws(StoreError) {
             guard !keyless.isEmpty else { return }
-            let runAts = keyless.map { $0.runAt.resolve(now: context.now) }
             try addStates(of: keyless.flatMap(\.after), to: &states)
-            let waiting = keyless.map { waitingList($0.after, states) }
-            let rows = try session.run(
-                """
-                INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
-                                         backoff_max_ms, run_at, created_at, updated_at, concurrency_key, timeout_ms,
-                                         traceparent, tracestate, after_ids, waiting_for)
-                SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9,
-                       nullif(concurrency_key, ''), nullif(timeout_ms, 0), nullif(traceparent, ''), nullif(tracestate, ''),
-                       nullif(after_ids, '')::int8[], nullif(waiting_for, '')::int8[]
-                FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
-                            $10::text[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[])
-                     WITH ORDINALITY AS v(queue, state, priority, payload, max_attempts, backoff_initial_ms, backoff_max_ms,
-                                          run_at, concurrency_key, timeout_ms, traceparent, tracestate, after_ids, waiting_for, n)
-                ORDER BY n
-                RETURNING \(Self.jobColumns)
-                """,
-                [
-                    .textArray(keyless.map(\.queue)),
-                    .textArray(zip(runAts, waiting).map { !$1.isEmpty ? "blocked" : $0 > context.now ? "scheduled" : "pending" }),
-                    .intArray(keyless.map(\.priority)), .textArray(keyless.map(\.payload.text)),
-                    .intArray(keyless.map(\.maxAttempts)), .intArray(keyless.map(\.backoffInitialMs)),
-                    .intArray(keyless.map(\.backoffMaxMs)), .intArray(runAts), .int(context.now),
-                    // '' and 0 for none (never valid values): array binds take no NULLs.
-                    .textArray(keyless.map { $0.concurrencyKey ?? "" }), .intArray(keyless.map { $0.timeoutMs ?? 0 }),
-                    .textArray(keyless.map { $0.traceparent ?? "" }), .textArray(keyless.map { $0.tracestate ?? "" }),
-                    // Arrays of arrays must be rectangular, so the id lists go as text ('{1,2}').
-                    .textArray(keyless.map { Self.arrayText($0.after) }), .textArray(waiting.map(Self.arrayText)),
-                ])
-            // Ids were handed out in the order of the rows; the answer's order is not promised.
-            let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
-            guard jobs.count == keyless.count else { throw .storage("a batch insert stored \(jobs.count) of \(keyless.count) jobs") }
-            for job in jobs {
+            for job in try insert(keyless, now: context.now, states: states) {
                 record(.enqueued, job, context, data: nil)
                 results.append((try settleNewJob(job, states, context), true))
             }
@@ -88,6 +56,53 @@ extension PostgresJobStore {
         }
         try insertKeyless()
         return results
+    }
+
+    /// The plain enqueues of several clients, with one insert (see `JobStore+Together`).
+    public func enqueue(plain items: [(request: EnqueueRequest, context: ChangeContext)]) throws(StoreError) -> [Job] {
+        guard let now = items.first?.context.now else { return [] }
+        latestNow = now
+        let jobs = try insert(items.map(\.request), now: now, states: [:])
+        for (job, item) in zip(jobs, items) { record(.enqueued, job, item.context, data: nil) }
+        return jobs
+    }
+
+    /// Inserts jobs without a unique key with one multi-row insert, in order; `states` holds
+    /// those of the jobs they name in `after`.
+    private func insert(_ requests: [EnqueueRequest], now: Int64, states: [Int64: JobState]) throws(StoreError) -> [Job] {
+        let runAts = requests.map { $0.runAt.resolve(now: now) }
+        let waiting = requests.map { waitingList($0.after, states) }
+        let rows = try session.run(
+            """
+            INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
+                                     backoff_max_ms, run_at, created_at, updated_at, concurrency_key, timeout_ms,
+                                     traceparent, tracestate, after_ids, waiting_for)
+            SELECT queue, state, 1, priority, payload, 0, max_attempts, backoff_initial_ms, backoff_max_ms, run_at, $9, $9,
+                   nullif(concurrency_key, ''), nullif(timeout_ms, 0), nullif(traceparent, ''), nullif(tracestate, ''),
+                   nullif(after_ids, '')::int8[], nullif(waiting_for, '')::int8[]
+            FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
+                        $10::text[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[])
+                 WITH ORDINALITY AS v(queue, state, priority, payload, max_attempts, backoff_initial_ms, backoff_max_ms,
+                                      run_at, concurrency_key, timeout_ms, traceparent, tracestate, after_ids, waiting_for, n)
+            ORDER BY n
+            RETURNING \(Self.jobColumns)
+            """,
+            [
+                .textArray(requests.map(\.queue)),
+                .textArray(zip(runAts, waiting).map { !$1.isEmpty ? "blocked" : $0 > now ? "scheduled" : "pending" }),
+                .intArray(requests.map(\.priority)), .textArray(requests.map(\.payload.text)),
+                .intArray(requests.map(\.maxAttempts)), .intArray(requests.map(\.backoffInitialMs)),
+                .intArray(requests.map(\.backoffMaxMs)), .intArray(runAts), .int(now),
+                // '' and 0 for none (never valid values): array binds take no NULLs.
+                .textArray(requests.map { $0.concurrencyKey ?? "" }), .intArray(requests.map { $0.timeoutMs ?? 0 }),
+                .textArray(requests.map { $0.traceparent ?? "" }), .textArray(requests.map { $0.tracestate ?? "" }),
+                // Arrays of arrays must be rectangular, so the id lists go as text ('{1,2}').
+                .textArray(requests.map { Self.arrayText($0.after) }), .textArray(waiting.map(Self.arrayText)),
+            ])
+        // Ids were handed out in the order of the rows; the answer's order is not promised.
+        let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
+        guard jobs.count == requests.count else { throw .storage("a batch insert stored \(jobs.count) of \(requests.count) jobs") }
+        return jobs
     }
 
     /// Ids as a PostgreSQL array literal, or '' for none.

@@ -53,7 +53,7 @@ extension PostgresJobStore: LimitedClaimSteps {
             request, settings: Dictionary(uniqueKeysWithValues: limited.map { ($0.name, $0) }), worker: worker, context)
     }
 
-    private func recordClaimed(_ job: Job, worker: String?, _ context: ChangeContext) {
+    func recordClaimed(_ job: Job, worker: String?, _ context: ChangeContext) {
         record(.claimed, job, context, data: worker.map { RawJSON(.object(JSONObject([("worker", .string($0))]))) })
     }
 
