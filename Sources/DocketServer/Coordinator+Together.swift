@@ -2,17 +2,24 @@ import DocketProtocol
 import DocketStore
 
 /// Requests of one kind from different clients, applied as groups: a batch's plain enqueues
-/// in one store call, its claims of each set of queues in one, its completions in one. On
-/// PostgreSQL each group is one statement where it would be one per request, and the round
-/// trips are most of a batch's time.
+/// in one, its claims of each set of queues in one, its completions in one. On PostgreSQL
+/// each group is one statement where it would be one per request, and all of them go out
+/// before any answer is waited for; the round trips were most of a batch's time.
 ///
 /// Requests in one batch were all in flight at once, from different connections, so any
 /// order among them is one the clients could have seen; the order kept is the one that
-/// serves parked claims first: enqueues, then the claims parked before, then the batch's
-/// claims, then completions. The commands of a connection with more than one in the batch
-/// keep their order (their answers go out in it, and a later one may build on an earlier
-/// one), so they are left to be applied one by one with every other kind.
+/// serves parked claims first: enqueues, then the claims parked before on the queues they
+/// stock, then the batch's claims, then completions. The commands of a connection with more
+/// than one in the batch keep their order (their answers go out in it, and a later one may
+/// build on an earlier one), so they are left to be applied one by one with every other kind.
 extension Coordinator {
+    /// A member of a claim group: a claim parked before (by its place in `waiters`), or one
+    /// of the batch.
+    private enum Claimant {
+        case parked(Int)
+        case batch(WriteCommand, ClaimRequest)
+    }
+
     /// Applies the groups; returns the commands left to apply one by one, in batch order.
     func applyTogether(_ batch: [WriteCommand], now: Int64, into completions: inout [Completion]) throws(StoreError)
         -> [WriteCommand]
@@ -20,10 +27,18 @@ extension Coordinator {
         guard batch.count > 1 else { return batch }
         var perOrigin: [ObjectIdentifier: Int] = [:]
         for command in batch { perOrigin[ObjectIdentifier(command.origin), default: 0] += 1 }
-        var enqueues: [(command: WriteCommand, request: EnqueueRequest)] = []
-        var claims: [(queues: [String], items: [(command: WriteCommand, request: ClaimRequest)])] = []
-        var completes: [(command: WriteCommand, request: CompleteRequest)] = []
+        var enqueues: [WriteCommand] = []
+        var claims: [(queues: [String], members: [Claimant])] = []
+        var completes: [WriteCommand] = []
         var rest: [WriteCommand] = []
+        var together = TogetherBatch()
+        func join(_ claimant: Claimant, _ request: ClaimRequest) {
+            if let group = claims.firstIndex(where: { $0.queues == request.queues }) {
+                claims[group].members.append(claimant)
+            } else {
+                claims.append((request.queues, [claimant]))
+            }
+        }
         for command in batch {
             guard perOrigin[ObjectIdentifier(command.origin)] == 1, case .operation(let operation) = command.action else {
                 rest.append(command)
@@ -31,46 +46,70 @@ extension Coordinator {
             }
             switch operation {
             case .enqueue(let request) where request.uniqueKey == nil && request.after.isEmpty:
-                enqueues.append((command, request))
-            case .claim(let request):
-                if let group = claims.firstIndex(where: { $0.queues == request.queues }) {
-                    claims[group].items.append((command, request))
-                } else {
-                    claims.append((request.queues, [(command, request)]))
-                }
+                enqueues.append(command)
+                together.enqueues.append((request, context(for: command, now)))
             case .complete(let request):
-                completes.append((command, request))
+                completes.append(command)
+                together.completes.append((request, context(for: command, now)))
+            case .claim:
+                break  // after the parked claims, below
             default:
                 rest.append(command)
             }
         }
-        if !enqueues.isEmpty {
-            let jobs = try store.enqueue(plain: enqueues.map { ($0.request, context(for: $0.command, now)) })
-            for (item, job) in zip(enqueues, jobs) { answer(item.command, .enqueued(job, created: true), now: now, into: &completions) }
-            let eligible = eligibleQueues(jobs, now)
-            if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
+        waiters.removeAll { !$0.command.origin.isActive }
+        let stocked = Set(together.enqueues.lazy.filter { $0.request.runAt.resolve(now: now) <= now }.map(\.request.queue))
+        for (index, waiter) in waiters.enumerated() where waiter.request.queues.contains(where: stocked.contains) {
+            join(.parked(index), waiter.request)
         }
-        for group in claims {
-            let outcomes = try store.claim(together: group.items.map { claimItem($0.command, $0.request, now) })
-            for (item, outcome) in zip(group.items, outcomes) {
-                answer(item.command, claimReply(outcome, item.request, now: now), now: now, into: &completions)
-            }
+        for command in batch where perOrigin[ObjectIdentifier(command.origin)] == 1 {
+            if case .operation(.claim(let request)) = command.action { join(.batch(command, request), request) }
         }
-        if !completes.isEmpty {
-            let results = try store.complete(together: completes.map { ($0.request, context(for: $0.command, now)) })
-            var freed: Set<String> = []
-            for (item, result) in zip(completes, results) {
-                switch result {
-                case .success(let job):
-                    answer(item.command, .job(job), now: now, into: &completions)
-                    freed.formUnion(freedQueues([job]))
-                case .failure(let refusal):
-                    answer(item.command, .failure(refusal.protocolError), now: now, into: &completions)
+        together.claims = claims.map { group in
+            group.members.map { member in
+                switch member {
+                case .parked(let index): claimItem(waiters[index].command, waiters[index].request, now)
+                case .batch(let command, let request): claimItem(command, request, now)
                 }
             }
-            freed.formUnion(takeReleased())
-            if !freed.isEmpty { try serveWaiters(in: freed, now: now, into: &completions) }
         }
+        guard !together.isEmpty else { return rest }
+        let results = try store.apply(together: together)
+
+        for (command, job) in zip(enqueues, results.enqueued) {
+            answer(command, .enqueued(job, created: true), now: now, into: &completions)
+        }
+        var served: Set<Int> = []
+        var answered: [(WriteCommand, Reply)] = []
+        for (group, outcomes) in zip(claims, results.claimed) {
+            for (member, outcome) in zip(group.members, outcomes) {
+                switch member {
+                case .parked(let index):
+                    noteHolds(of: outcome, waiters[index].request, now: now)
+                    guard let job = outcome.job else { continue }
+                    served.insert(index)
+                    noteDeadlines(of: .claimed(job), now: now)
+                    completions.append(Completion(for: waiters[index].command, reply: .claimed(job)))
+                case .batch(let command, let request):
+                    answered.append((command, claimReply(outcome, request, now: now)))
+                }
+            }
+        }
+        if !served.isEmpty { waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] } }
+        for (command, reply) in answered { answer(command, reply, now: now, into: &completions) }
+
+        var freed: Set<String> = []
+        for (command, result) in zip(completes, results.completed) {
+            switch result {
+            case .success(let job):
+                answer(command, .job(job), now: now, into: &completions)
+                freed.formUnion(freedQueues([job]))
+            case .failure(let refusal):
+                answer(command, .failure(refusal.protocolError), now: now, into: &completions)
+            }
+        }
+        freed.formUnion(takeReleased())
+        if !freed.isEmpty { try serveWaiters(in: freed, now: now, into: &completions) }
         return rest
     }
 

@@ -1,6 +1,6 @@
 import DocketProtocol
 
-/// One claim of `claim(together:)`.
+/// One claim of a group.
 public struct ClaimItem: Sendable {
     public var request: ClaimRequest
     public var worker: String?
@@ -13,33 +13,49 @@ public struct ClaimItem: Sendable {
     }
 }
 
+/// Requests of several clients, by kind, applied in this order: the plain enqueues (no
+/// `unique_key`, no `after`), the claims (each group of the same queues), the completions.
+/// All contexts carry one time; they differ in the peer.
+public struct TogetherBatch: Sendable {
+    public var enqueues: [(request: EnqueueRequest, context: ChangeContext)] = []
+    public var claims: [[ClaimItem]] = []
+    public var completes: [(request: CompleteRequest, context: ChangeContext)] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { enqueues.isEmpty && claims.isEmpty && completes.isEmpty }
+    var now: Int64? { (enqueues.first?.context ?? claims.first?.first?.context ?? completes.first?.context)?.now }
+}
+
+/// What `apply(together:)` did, item by item: the enqueued jobs, each claim group's
+/// outcomes, and each completion's job or refusal (any other failure is thrown).
+public struct TogetherResults: Sendable {
+    public var enqueued: [Job] = []
+    public var claimed: [[ClaimOutcome]] = []
+    public var completed: [Result<Job, StoreError>] = []
+
+    public init() {}
+}
+
 /// Requests of one kind from different clients, applied together.
 ///
-/// The coordinator hands a batch's plain enqueues, its claims of one set of queues and its
-/// completions over as groups. Each group must come out as if its items had been applied one
-/// by one in order, which is what these defaults do: a store whose statements cost nothing
-/// to send (SQLite, in process) needs nothing more. A store with a round trip per statement
-/// (PostgreSQL) overrides them with one statement per group.
+/// The coordinator hands a batch's plain enqueues, its claims of each set of queues and its
+/// completions over at once. The result must be as if each item had been applied alone, in
+/// order, which is what these defaults do: a store whose statements cost nothing to send
+/// (SQLite, in process) needs nothing more. A store with a round trip per statement
+/// (PostgreSQL) overrides them: one statement per group, all sent before any answer is
+/// waited for.
 extension JobStore {
-    public func enqueue(plain items: [(request: EnqueueRequest, context: ChangeContext)]) throws(StoreError) -> [Job] {
-        try enqueueEach(items)
-    }
-
     public func claim(together items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome] {
         try claimEach(items)
     }
 
-    public func complete(together items: [(request: CompleteRequest, context: ChangeContext)]) throws(StoreError)
-        -> [Result<Job, StoreError>]
-    {
-        try completeEach(items)
-    }
-
-    func enqueueEach(_ items: [(request: EnqueueRequest, context: ChangeContext)]) throws(StoreError) -> [Job] {
-        var jobs: [Job] = []
-        jobs.reserveCapacity(items.count)
-        for item in items { jobs.append(try enqueue(item.request, item.context).job) }
-        return jobs
+    public func apply(together batch: TogetherBatch) throws(StoreError) -> TogetherResults {
+        var results = TogetherResults()
+        for item in batch.enqueues { results.enqueued.append(try enqueue(item.request, item.context).job) }
+        for group in batch.claims { results.claimed.append(try claim(together: group)) }
+        results.completed = try completeEach(batch.completes)
+        return results
     }
 
     /// Claims one by one until one finds nothing; the claims after it, of the same queues,

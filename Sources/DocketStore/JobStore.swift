@@ -37,16 +37,11 @@ public protocol JobStore: JobReader {
     /// Takes the best eligible job of the queues (lowest priority, earliest run_at, lowest id)
     /// that the queues' settings let through, or says why there is none.
     func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> ClaimOutcome
-    /// Plain enqueues (no `unique_key`, no `after`) from several clients, as `enqueue` each in
-    /// order; their contexts differ only in the peer. A backend with round trips per statement
-    /// inserts them with one (see `JobStore+Together`).
-    func enqueue(plain items: [(request: EnqueueRequest, context: ChangeContext)]) throws(StoreError) -> [Job]
     /// Claims of the same queues from several clients, as `claim` each in order.
     func claim(together items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome]
-    /// Completions of distinct jobs from several clients, as `complete` each in order: a
-    /// refusal is its item's result, any other failure is thrown.
-    func complete(together items: [(request: CompleteRequest, context: ChangeContext)]) throws(StoreError)
-        -> [Result<Job, StoreError>]
+    /// Requests of several clients by kind, as each applied alone in the batch's order (see
+    /// `JobStore+Together`).
+    func apply(together batch: TogetherBatch) throws(StoreError) -> TogetherResults
     func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job
     func complete(_ request: CompleteRequest, _ context: ChangeContext) throws(StoreError) -> Job
     /// `jitter` in [-1, 1] scales the ±10% jitter of the backoff; injected so tests are exact.

@@ -11,11 +11,11 @@ struct TogetherTests {
     @Test(arguments: Backend.available) func enqueuePlain_inOrderWithEachPeer(_ backend: Backend) throws {
         let db = try TemporaryDatabase(backend)
         let peers = ["1@1", "2@1", "3@1"]
-        let jobs = try db.change { store throws(StoreError) in
-            try store.enqueue(plain: peers.enumerated().map { index, peer in
-                (EnqueueRequest(queue: "q", payload: RawJSON(["n": .int(Int64(index))])), ChangeContext(now: db.now, peer: peer))
-            })
+        var batch = TogetherBatch()
+        batch.enqueues = peers.enumerated().map { index, peer in
+            (EnqueueRequest(queue: "q", payload: RawJSON(["n": .int(Int64(index))])), ChangeContext(now: db.now, peer: peer))
         }
+        let jobs = try db.change { store throws(StoreError) in try store.apply(together: batch).enqueued }
         #expect(jobs.map(\.id) == jobs.map(\.id).sorted())
         #expect(jobs.map(\.payload) == (0..<3).map { RawJSON(["n": .int(Int64($0))]) })
         #expect(jobs.allSatisfy { $0.state == .pending && $0.version == 1 })
@@ -67,9 +67,9 @@ struct TogetherTests {
             CompleteRequest(fence: JobVersion(job: running[2].id, version: running[2].version)),
             CompleteRequest(fence: JobVersion(job: 999_999, version: 1)),
         ]
-        let results = try db.change { store throws(StoreError) in
-            try store.complete(together: requests.map { ($0, db.context) })
-        }
+        var batch = TogetherBatch()
+        batch.completes = requests.map { ($0, db.context) }
+        let results = try db.change { store throws(StoreError) in try store.apply(together: batch).completed }
         #expect(try results[0].get().state == .completed)
         #expect(try results[0].get().result == RawJSON(["ok": 1]))
         #expect(throws: StoreError.staleVersion(running[1].reference, expected: running[1].version - 1)) { try results[1].get() }
@@ -89,11 +89,32 @@ struct TogetherTests {
         #expect(waiting.waitingFor == [first.id])
         let claimed = try (0..<2).map { _ in try #require(try db.claim()) }
         #expect(Set(claimed.map(\.id)) == [first.id, second.id])
+        var batch = TogetherBatch()
+        batch.completes = claimed.map { (CompleteRequest(fence: JobVersion(job: $0.id, version: $0.version)), db.context) }
         let released = try db.change { store throws(StoreError) in
-            _ = try store.complete(together: claimed.map { (CompleteRequest(fence: JobVersion(job: $0.id, version: $0.version)), db.context) })
+            _ = try store.apply(together: batch)
             return store.takeReleased()
         }
         #expect(released.queues == ["later"])
         #expect(try db.store.job(waiting.id)?.state == .pending)
+    }
+
+    /// All kinds in one call: the claims see the jobs enqueued before them in the same call,
+    /// and a job completed twice at one version is completed once, the second refused.
+    @Test(arguments: Backend.available) func applyTogether_kindsInOrder(_ backend: Backend) throws {
+        let db = try TemporaryDatabase(backend)
+        try db.enqueue()
+        let running = try #require(try db.claim())
+        let fence = JobVersion(job: running.id, version: running.version)
+        var batch = TogetherBatch()
+        batch.enqueues = (0..<2).map { _ in (EnqueueRequest(queue: "q"), db.context) }
+        batch.claims = [(0..<3).map { _ in ClaimItem(request: ClaimRequest(queues: ["q"]), worker: "w", context: db.context) }]
+        batch.completes = [(CompleteRequest(fence: fence), db.context), (CompleteRequest(fence: fence), db.context)]
+        let results = try db.change { store throws(StoreError) in try store.apply(together: batch) }
+        #expect(results.claimed[0].map(\.job?.id) == results.enqueued.map(\.id) + [nil])
+        #expect(try results.completed[0].get().state == .completed)
+        #expect(throws: StoreError.staleVersion(try results.completed[0].get().reference, expected: fence.version)) {
+            try results.completed[1].get()
+        }
     }
 }

@@ -58,21 +58,20 @@ extension PostgresJobStore {
         return results
     }
 
-    /// The plain enqueues of several clients, with one insert (see `JobStore+Together`).
-    public func enqueue(plain items: [(request: EnqueueRequest, context: ChangeContext)]) throws(StoreError) -> [Job] {
-        guard let now = items.first?.context.now else { return [] }
-        latestNow = now
-        let jobs = try insert(items.map(\.request), now: now, states: [:])
-        for (job, item) in zip(jobs, items) { record(.enqueued, job, item.context, data: nil) }
-        return jobs
-    }
-
     /// Inserts jobs without a unique key with one multi-row insert, in order; `states` holds
     /// those of the jobs they name in `after`.
     private func insert(_ requests: [EnqueueRequest], now: Int64, states: [Int64: JobState]) throws(StoreError) -> [Job] {
+        let sent = try sendInsert(requests, now: now, states: states)
+        return try insertedJobs(try session.answers([sent])[0], count: requests.count)
+    }
+
+    /// Sends `insert`'s statement without waiting for it (see `PostgresSession.answers`).
+    func sendInsert(_ requests: [EnqueueRequest], now: Int64, states: [Int64: JobState]) throws(StoreError)
+        -> EventLoopFuture<[PostgresRow]>
+    {
         let runAts = requests.map { $0.runAt.resolve(now: now) }
         let waiting = requests.map { waitingList($0.after, states) }
-        let rows = try session.run(
+        return try session.send(
             """
             INSERT INTO docket_jobs (queue, state, version, priority, payload, attempt, max_attempts, backoff_initial_ms,
                                      backoff_max_ms, run_at, created_at, updated_at, concurrency_key, timeout_ms,
@@ -99,9 +98,13 @@ extension PostgresJobStore {
                 // Arrays of arrays must be rectangular, so the id lists go as text ('{1,2}').
                 .textArray(requests.map { Self.arrayText($0.after) }), .textArray(waiting.map(Self.arrayText)),
             ])
+    }
+
+    /// The jobs of an insert's answer, in the order of its rows.
+    func insertedJobs(_ rows: [PostgresRow], count: Int) throws(StoreError) -> [Job] {
         // Ids were handed out in the order of the rows; the answer's order is not promised.
         let jobs = rows.map { Self.storedJob(row: $0.makeRandomAccess()).job }.sorted { $0.id < $1.id }
-        guard jobs.count == requests.count else { throw .storage("a batch insert stored \(jobs.count) of \(requests.count) jobs") }
+        guard jobs.count == count else { throw .storage("a batch insert stored \(jobs.count) of \(count) jobs") }
         return jobs
     }
 

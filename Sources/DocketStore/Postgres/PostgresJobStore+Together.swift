@@ -1,25 +1,75 @@
 import DocketProtocol
+import NIOCore
 import PostgresNIO
 
-/// Claims and completions of several clients, each group one statement instead of one per
-/// request: every statement costs the writer a round trip to PostgreSQL, and the batch is
-/// the sum of them. Rows are found by primary key through arrays (`id = ANY(…)`), never by
-/// a join, whose plan would depend on statistics taken while the table was small.
+/// Requests of several clients, each group one statement instead of one per request, and all
+/// of a batch's groups sent before any answer is waited for: every wait costs the writer a
+/// round trip to PostgreSQL, and a batch's time was the sum of them. Rows are found by
+/// primary key through arrays (`id = ANY(…)`), never by a join, whose plan would depend on
+/// statistics taken while the table was small.
 extension PostgresJobStore {
-    /// The best pending jobs of the queues, up to one per claim, handed out in claim order;
-    /// when a queue has settings to obey, the claims go one by one through those rules.
     public func claim(together items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome] {
-        guard items.count > 1, let first = items.first else { return try claimEach(items) }
-        latestNow = first.context.now
+        guard !items.isEmpty else { return [] }
+        let sent = try sendClaims(items)
+        return try claimOutcomes(items, try session.answers([sent])[0])
+    }
+
+    /// The groups go out in order, one after another without waiting: the claims see the
+    /// jobs inserted before them, as they would one by one. What a group could not settle in
+    /// its statement (a queue with settings to obey, a completion refused) is settled alone
+    /// once every answer is in.
+    public func apply(together batch: TogetherBatch) throws(StoreError) -> TogetherResults {
+        guard let now = batch.now else { return TogetherResults() }
+        latestNow = now
+        let requests = batch.enqueues.map(\.request)
+        let inserted = requests.isEmpty ? nil : try sendInsert(requests, now: now, states: [:])
+        var claims: [EventLoopFuture<[PostgresRow]>] = []
+        for group in batch.claims { claims.append(try sendClaims(group)) }
+        let ids = batch.completes.map(\.request.fence.job)
+        // A job named twice goes one by one: the second must see the first's change.
+        let completed = ids.isEmpty || Set(ids).count < ids.count ? nil : try sendCompletes(batch.completes)
+        let answers = try session.answers([inserted, completed].compactMap { $0 } + claims)
+        var results = TogetherResults()
+        if inserted != nil {
+            results.enqueued = try insertedJobs(answers[0], count: requests.count)
+            for (job, item) in zip(results.enqueued, batch.enqueues) { record(.enqueued, job, item.context, data: nil) }
+        }
+        let taken = zip(batch.claims, answers.suffix(claims.count)).map { takenJobs($0, $1) }
+        results.completed =
+            completed == nil
+            ? try completeEach(batch.completes)
+            : try completions(batch.completes, answers[inserted == nil ? 0 : 1])
+        // Claims held back by queue settings go last, as they ran last: their events must not
+        // show a claim before the completion that made room for it.
+        for (group, outcomes) in zip(batch.claims, taken) {
+            if let outcomes { results.claimed.append(outcomes) } else { results.claimed.append(try claimEach(group)) }
+        }
+        return results
+    }
+
+    private func sendClaims(_ items: [ClaimItem]) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
+        let first = items[0]
         let queues = first.request.queues
-        let rows = try session.run(
+        return try session.send(
             Self.claimTogetherStatement(queues: queues.count),
             [
                 .intArray(items.map(\.request.leaseMs)), .int(first.context.now), .optionalTextArray(items.map(\.worker)),
                 queues.count == 1 ? .text(queues[0]) : .textArray(queues), .int(Int64(items.count)),
-            ]
-        ).map { $0.makeRandomAccess() }
-        if rows.first?.bool(Self.jobColumnCount + 1) == true { return try claimEach(items) }
+            ])
+    }
+
+    /// The jobs taken, in claim order; when a queue has settings to obey, nothing was taken
+    /// and the claims go one by one through those rules.
+    private func claimOutcomes(_ items: [ClaimItem], _ answer: [PostgresRow]) throws(StoreError) -> [ClaimOutcome] {
+        if let outcomes = takenJobs(items, answer) { return outcomes }
+        return try claimEach(items)
+    }
+
+    /// The jobs a claim statement took, in claim order, with their events; nil when a queue
+    /// has settings to obey, so it took nothing.
+    private func takenJobs(_ items: [ClaimItem], _ answer: [PostgresRow]) -> [ClaimOutcome]? {
+        let rows = answer.map { $0.makeRandomAccess() }
+        if rows.first?.bool(Self.jobColumnCount + 1) == true { return nil }
         var outcomes = Array(repeating: ClaimOutcome(job: nil), count: items.count)
         for row in rows where row.optionalInt(0) != nil {
             let index = Int(row.int(Self.jobColumnCount)) - 1
@@ -55,23 +105,24 @@ extension PostgresJobStore {
             """
     }
 
-    /// One guarded update for every completion; those it did not change (a stale version, a
-    /// job no longer running, one another daemon held) go through `complete` alone, which
-    /// says why.
-    public func complete(together items: [(request: CompleteRequest, context: ChangeContext)]) throws(StoreError)
-        -> [Result<Job, StoreError>]
+    /// One guarded update for every completion, of distinct jobs.
+    private func sendCompletes(_ items: [(request: CompleteRequest, context: ChangeContext)]) throws(StoreError)
+        -> EventLoopFuture<[PostgresRow]>
     {
-        let ids = items.map(\.request.fence.job)
-        guard items.count > 1, let now = items.first?.context.now, Set(ids).count == ids.count else {
-            return try completeEach(items)
-        }
-        latestNow = now
-        let rows = try session.run(
+        try session.send(
             Self.completeTogetherStatement,
             [
-                .intArray(ids), .intArray(items.map(\.request.fence.version)),
-                .optionalTextArray(items.map { $0.request.result.isNull ? nil : $0.request.result.text }), .int(now),
+                .intArray(items.map(\.request.fence.job)), .intArray(items.map(\.request.fence.version)),
+                .optionalTextArray(items.map { $0.request.result.isNull ? nil : $0.request.result.text }),
+                .int(items[0].context.now),
             ])
+    }
+
+    /// Each completion's job; those the update did not change (a stale version, a job no
+    /// longer running, one another daemon held) go through `complete` alone, which says why.
+    private func completions(_ items: [(request: CompleteRequest, context: ChangeContext)], _ rows: [PostgresRow])
+        throws(StoreError) -> [Result<Job, StoreError>]
+    {
         var completed: [Int64: Job] = [:]
         for row in rows.lazy.map({ $0.makeRandomAccess() }) {
             let job = Self.storedJob(row: row).job

@@ -96,6 +96,18 @@ final class PostgresSession {
         }
     }
 
+    /// The rows of statements sent with `send`, once every statement sent so far has
+    /// answered (a failure of any is the failure): a batch's statements that do not depend
+    /// on each other go out together and cost one round trip.
+    func answers(_ sent: [EventLoopFuture<[PostgresRow]>]) throws(StoreError) -> [[PostgresRow]] {
+        do {
+            try waitForUnanswered()
+            return try sent.map { try $0.wait() }
+        } catch {
+            throw classify(error, committing: false)
+        }
+    }
+
     /// Waits for every statement sent and not waited for yet; throws the first failure.
     private func waitForUnanswered() throws {
         let earlier = unanswered
