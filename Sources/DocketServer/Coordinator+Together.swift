@@ -20,25 +20,57 @@ extension Coordinator {
         case batch(WriteCommand, ClaimRequest)
     }
 
-    /// Applies the groups; returns the commands left to apply one by one, in batch order.
-    func applyTogether(_ batch: [WriteCommand], now: Int64, into completions: inout [Completion]) throws(StoreError)
-        -> [WriteCommand]
-    {
-        guard batch.count > 1 else { return batch }
-        var perOrigin: [ObjectIdentifier: Int] = [:]
-        for command in batch { perOrigin[ObjectIdentifier(command.origin), default: 0] += 1 }
+    /// The batch's commands sorted into groups, with the store's view of them.
+    private struct Groups {
         var enqueues: [WriteCommand] = []
         var claims: [(queues: [String], members: [Claimant])] = []
         var completes: [WriteCommand] = []
-        var rest: [WriteCommand] = []
-        var together = TogetherBatch()
-        func join(_ claimant: Claimant, _ request: ClaimRequest) {
+        var store = TogetherBatch()
+
+        mutating func join(_ claimant: Claimant, _ request: ClaimRequest) {
             if let group = claims.firstIndex(where: { $0.queues == request.queues }) {
                 claims[group].members.append(claimant)
             } else {
                 claims.append((request.queues, [claimant]))
             }
         }
+    }
+
+    /// Applies the groups; returns the commands left to apply one by one, in batch order.
+    func applyTogether(_ batch: [WriteCommand], now: Int64, into completions: inout [Completion]) throws(StoreError)
+        -> [WriteCommand]
+    {
+        guard batch.count > 1 else { return batch }
+        let (groups, rest) = group(batch, now: now)
+        guard !groups.store.isEmpty else { return rest }
+        let results = try store.apply(together: groups.store)
+        for (command, job) in zip(groups.enqueues, results.enqueued) {
+            answer(command, .enqueued(job, created: true), now: now, into: &completions)
+        }
+        deliverClaims(groups, results.claimed, now: now, into: &completions)
+        var freed: Set<String> = []
+        for (command, result) in zip(groups.completes, results.completed) {
+            switch result {
+            case .success(let job):
+                answer(command, .job(job), now: now, into: &completions)
+                freed.formUnion(freedQueues([job]))
+            case .failure(let refusal):
+                answer(command, .failure(refusal.protocolError), now: now, into: &completions)
+            }
+        }
+        freed.formUnion(takeReleased())
+        if !freed.isEmpty { try serveWaiters(in: freed, now: now, into: &completions) }
+        return rest
+    }
+
+    /// Sorts the batch: plain enqueues, completions, and claims by their queues behind the
+    /// parked claims on the queues the enqueues stock; the rest is left in order.
+    private func group(_ batch: [WriteCommand], now: Int64) -> (Groups, rest: [WriteCommand]) {
+        var perOrigin: [ObjectIdentifier: Int] = [:]
+        for command in batch { perOrigin[ObjectIdentifier(command.origin), default: 0] += 1 }
+        var groups = Groups()
+        var claims: [(WriteCommand, ClaimRequest)] = []
+        var rest: [WriteCommand] = []
         for command in batch {
             guard perOrigin[ObjectIdentifier(command.origin)] == 1, case .operation(let operation) = command.action else {
                 rest.append(command)
@@ -46,26 +78,24 @@ extension Coordinator {
             }
             switch operation {
             case .enqueue(let request) where request.uniqueKey == nil && request.after.isEmpty:
-                enqueues.append(command)
-                together.enqueues.append((request, context(for: command, now)))
+                groups.enqueues.append(command)
+                groups.store.enqueues.append((request, context(for: command, now)))
             case .complete(let request):
-                completes.append(command)
-                together.completes.append((request, context(for: command, now)))
-            case .claim:
-                break  // after the parked claims, below
+                groups.completes.append(command)
+                groups.store.completes.append((request, context(for: command, now)))
+            case .claim(let request):
+                claims.append((command, request))
             default:
                 rest.append(command)
             }
         }
         waiters.removeAll { !$0.command.origin.isActive }
-        let stocked = Set(together.enqueues.lazy.filter { $0.request.runAt.resolve(now: now) <= now }.map(\.request.queue))
+        let stocked = Set(groups.store.enqueues.lazy.filter { $0.request.runAt.resolve(now: now) <= now }.map(\.request.queue))
         for (index, waiter) in waiters.enumerated() where waiter.request.queues.contains(where: stocked.contains) {
-            join(.parked(index), waiter.request)
+            groups.join(.parked(index), waiter.request)
         }
-        for command in batch where perOrigin[ObjectIdentifier(command.origin)] == 1 {
-            if case .operation(.claim(let request)) = command.action { join(.batch(command, request), request) }
-        }
-        together.claims = claims.map { group in
+        for (command, request) in claims { groups.join(.batch(command, request), request) }
+        groups.store.claims = groups.claims.map { group in
             group.members.map { member in
                 switch member {
                 case .parked(let index): claimItem(waiters[index].command, waiters[index].request, now)
@@ -73,15 +103,14 @@ extension Coordinator {
                 }
             }
         }
-        guard !together.isEmpty else { return rest }
-        let results = try store.apply(together: together)
+        return (groups, rest)
+    }
 
-        for (command, job) in zip(enqueues, results.enqueued) {
-            answer(command, .enqueued(job, created: true), now: now, into: &completions)
-        }
+    /// Answers the parked claims that got a job (the others wait on) and the batch's claims.
+    private func deliverClaims(_ groups: Groups, _ outcomes: [[ClaimOutcome]], now: Int64, into completions: inout [Completion]) {
         var served: Set<Int> = []
         var answered: [(WriteCommand, Reply)] = []
-        for (group, outcomes) in zip(claims, results.claimed) {
+        for (group, outcomes) in zip(groups.claims, outcomes) {
             for (member, outcome) in zip(group.members, outcomes) {
                 switch member {
                 case .parked(let index):
@@ -95,22 +124,9 @@ extension Coordinator {
                 }
             }
         }
+        // Parked claims are picked out by their place, so the batch's own join them only now.
         if !served.isEmpty { waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] } }
         for (command, reply) in answered { answer(command, reply, now: now, into: &completions) }
-
-        var freed: Set<String> = []
-        for (command, result) in zip(completes, results.completed) {
-            switch result {
-            case .success(let job):
-                answer(command, .job(job), now: now, into: &completions)
-                freed.formUnion(freedQueues([job]))
-            case .failure(let refusal):
-                answer(command, .failure(refusal.protocolError), now: now, into: &completions)
-            }
-        }
-        freed.formUnion(takeReleased())
-        if !freed.isEmpty { try serveWaiters(in: freed, now: now, into: &completions) }
-        return rest
     }
 
     /// Answers a command once the batch commits, or parks it: a claim that found nothing and

@@ -33,6 +33,18 @@ struct PostgresSchemaTests {
         return try TestPostgres.psql(url, "EXPLAIN " + bound)
     }
 
+    /// On a new database holding a few jobs, where reading the whole table looks cheapest,
+    /// the writer's connection still finds jobs by primary key (as a grouped claim's update
+    /// does): the plans made there are kept by its prepared statements long after the table
+    /// has grown.
+    @Test func writerPlans_useIndexesOnANewDatabase() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        let store = db.store as! PostgresJobStore
+        for _ in 0..<3 { try db.enqueue() }
+        let plan = try store.queryPlan("UPDATE docket_jobs SET attempt = attempt + 1 WHERE id = ANY('{1,2,3}'::int8[])").joined()
+        #expect(!plan.contains("Seq Scan") && plan.contains("docket_jobs_pkey"), "\(plan)")
+    }
+
     /// A database with a newer schema than this build is refused before anything is written.
     @Test func newerSchema_isRefused() throws {
         let db = try TemporaryDatabase(.postgresql)
