@@ -19,17 +19,24 @@ struct PostgresSchemaTests {
             FROM generate_series(1, 200000) AS n;
             ANALYZE docket_jobs;
             """)
-        let explain = try PostgresSchemaTests.explain(db.path, PostgresJobStore.claimStatement(queues: 1), "'q'")
-        #expect(explain.contains("docket_jobs_ready"), "\(explain)")
-        #expect(!explain.contains("Sort"), "\(explain)")
-        // docket_queues, a handful of rows, may well be read whole.
-        #expect(!explain.contains("Seq Scan on docket_jobs"), "\(explain)")
+        // One claim, and several together (their leases an array, $5 how many).
+        for (statement, leases) in [
+            (PostgresJobStore.claimStatement(queues: 1), "30000"),
+            (PostgresJobStore.claimTogetherStatement(queues: 1), "'{30000,30000}'"),
+        ] {
+            let explain = try PostgresSchemaTests.explain(db.path, statement, "'q'", leases: leases)
+            #expect(explain.contains("docket_jobs_ready"), "\(explain)")
+            #expect(!explain.contains("Sort"), "\(explain)")
+            // docket_queues, a handful of rows, may well be read whole.
+            #expect(!explain.contains("Seq Scan on docket_jobs"), "\(explain)")
+        }
     }
 
-    /// The plan of `statement` with its parameters bound ($4 to `queue`).
-    static func explain(_ url: String, _ statement: String, _ queue: String) throws -> String {
-        let bound = statement.replacingOccurrences(of: "$1", with: "30000").replacingOccurrences(of: "$2", with: "1")
+    /// The plan of a claim statement with its parameters bound ($4 to `queue`).
+    static func explain(_ url: String, _ statement: String, _ queue: String, leases: String = "30000") throws -> String {
+        let bound = statement.replacingOccurrences(of: "$1", with: leases).replacingOccurrences(of: "$2", with: "1")
             .replacingOccurrences(of: "$3", with: "NULL").replacingOccurrences(of: "$4", with: queue)
+            .replacingOccurrences(of: "$5", with: "2")
         return try TestPostgres.psql(url, "EXPLAIN " + bound)
     }
 
