@@ -40,16 +40,44 @@ struct PostgresSchemaTests {
         return try TestPostgres.psql(url, "EXPLAIN " + bound)
     }
 
-    /// On a new database holding a few jobs, where reading the whole table looks cheapest,
-    /// the writer's connection still finds jobs by primary key (as a grouped claim's update
-    /// does): the plans made there are kept by its prepared statements long after the table
-    /// has grown.
+    /// On a new database holding a few jobs, where reading the whole table (or the whole of
+    /// an index of running jobs) looks cheapest, the writer's connection still finds jobs by
+    /// primary key: the plans made there are kept by its prepared statements long after the
+    /// table has grown. Checked for a grouped claim's update, the grouped completion and a
+    /// completion alone, each as PostgreSQL keeps it (its generic plan).
     @Test func writerPlans_useIndexesOnANewDatabase() throws {
         let db = try TemporaryDatabase(.postgresql)
         let store = db.store as! PostgresJobStore
         for _ in 0..<3 { try db.enqueue() }
         let plan = try store.queryPlan("UPDATE docket_jobs SET attempt = attempt + 1 WHERE id = ANY('{1,2,3}'::int8[])").joined()
         #expect(!plan.contains("Seq Scan") && plan.contains("docket_jobs_pkey"), "\(plan)")
+        // The grouped completion's plan as its prepared statement keeps it (generic): by
+        // primary key, not through one of the indexes of running jobs.
+        try store.session.run("SET plan_cache_mode = force_generic_plan")
+        try store.session.run("PREPARE completing AS " + PostgresJobStore.completeTogetherStatement)
+        let generic = try store.session.run("EXPLAIN EXECUTE completing('{1,2,3}', '{2,2,2}', '{NULL,NULL,NULL}', 1, '{running}')")
+            .map { $0.makeRandomAccess().text(0) }.joined()
+        try store.session.run("DEALLOCATE completing")
+        try store.session.run("RESET plan_cache_mode")
+        #expect(generic.contains("Update on docket_jobs"), "\(generic)")
+        #expect(!generic.contains("docket_jobs_running_keys") && !generic.contains("docket_jobs_leases"), "\(generic)")
+        #expect(generic.contains("docket_jobs_pkey"), "\(generic)")
+        // And one transition alone: a completion, as prepared on the writer's connection.
+        try db.enqueue()
+        let job = try #require(try db.claim())
+        _ = try db.change { store throws(StoreError) in
+            try store.complete(CompleteRequest(fence: JobVersion(job: job.id, version: job.version)), db.context)
+        }
+        let prepared = try store.session.run("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%state = ''completed''%'")
+            .map { $0.makeRandomAccess().text(0) }
+        let completion = try #require(prepared.first)
+        try store.session.run("SET plan_cache_mode = force_generic_plan")
+        try store.session.run("PREPARE completing_one AS " + completion)
+        let one = try store.session.run("EXPLAIN EXECUTE completing_one(\(job.id), \(job.version), 1, NULL, '{running}')")
+            .map { $0.makeRandomAccess().text(0) }.joined()
+        try store.session.run("DEALLOCATE completing_one")
+        try store.session.run("RESET plan_cache_mode")
+        #expect(!one.contains("docket_jobs_running_keys") && !one.contains("docket_jobs_leases"), "\(one)")
     }
 
     /// A database with a newer schema than this build is refused before anything is written.

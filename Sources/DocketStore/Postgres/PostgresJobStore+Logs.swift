@@ -12,12 +12,13 @@ extension PostgresJobStore {
         let data = request.eventData
         let bytes = Int64(data.text.utf8.count)
         // Guarded like a transition, and holding the row until commit, but the version stays:
-        // a log line changes nothing a fence protects.
+        // a log line changes nothing a fence protects. The state is bound for the reason
+        // `guarded` gives.
         let changed = try session.first(
             """
-            UPDATE docket_jobs SET log_bytes = log_bytes + $3 WHERE id = $1 AND version = $2 AND state = 'running'
+            UPDATE docket_jobs SET log_bytes = log_bytes + $3 WHERE id = $1 AND version = $2 AND state = $4
             RETURNING log_bytes
-            """, [.int(request.fence.job), .int(request.fence.version), .int(bytes)])
+            """, [.int(request.fence.job), .int(request.fence.version), .int(bytes), .text("running")])
         guard let stored = try storedJob(request.fence.job) else { throw .jobNotFound(request.fence.job) }
         guard let kept = changed?.int(0) else {
             if stored.job.version != request.fence.version { throw .staleVersion(stored.job.reference, expected: request.fence.version) }

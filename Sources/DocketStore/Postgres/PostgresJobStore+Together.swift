@@ -114,7 +114,7 @@ extension PostgresJobStore {
             [
                 .intArray(items.map(\.request.fence.job)), .intArray(items.map(\.request.fence.version)),
                 .optionalTextArray(items.map { $0.request.result.isNull ? nil : $0.request.result.text }),
-                .int(items[0].context.now),
+                .int(items[0].context.now), .textArray(["running"]),
             ])
     }
 
@@ -143,13 +143,17 @@ extension PostgresJobStore {
         return results
     }
 
-    /// $1 the jobs, $2 their versions, $3 their results, $4 the time; each row a completed
-    /// job and the jobs that waited for it.
-    private static let completeTogetherStatement = """
+    /// $1 the jobs, $2 their versions, $3 their results, $4 the time, $5 the states a job
+    /// may be completed from; each row a completed job and the jobs that waited for it. The
+    /// states are a parameter, not written in, so that the plan PostgreSQL keeps for the
+    /// statement cannot use an index of running jobs (`state = 'running'` matches several)
+    /// and read every running job to find a few: only the primary key serves `id = ANY`.
+    static let completeTogetherStatement = """
         WITH changed AS (
             UPDATE docket_jobs SET state = 'completed', result = ($3::text[])[array_position($1::int8[], id)],
                                    lease_expires_at = NULL, version = version + 1, updated_at = $4::int8
-            WHERE id = ANY($1::int8[]) AND version = ($2::int8[])[array_position($1::int8[], id)] AND state = 'running'
+            WHERE id = ANY($1::int8[]) AND version = ($2::int8[])[array_position($1::int8[], id)]
+              AND state = ANY($5::text[])
             RETURNING \(jobColumns)),
         freed AS (
             DELETE FROM docket_dependencies WHERE dependency = ANY(ARRAY(SELECT id FROM changed))

@@ -276,7 +276,10 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         _ context: ChangeContext, endsJob: Bool = false
     ) throws(StoreError) -> Job {
         latestNow = context.now
-        let allowed = states.map { "'\($0)'" }.joined(separator: ", ")
+        // The allowed states are bound, not written in: the plan PostgreSQL keeps for the
+        // statement then finds the row by primary key, never through an index of the jobs in
+        // one state (several are `WHERE state = 'running'`), read whole on a small table.
+        let allowed = "$\(4 + values.count)::text[]"
         let freed = """
             , freed AS (
                 DELETE FROM docket_dependencies
@@ -286,13 +289,13 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let sql = """
             WITH changed AS (
                 UPDATE docket_jobs SET \(set), version = version + 1, updated_at = $3::int8
-                WHERE id = $1::int8 AND version = $2::int8 AND state IN (\(allowed))
+                WHERE id = $1::int8 AND version = $2::int8 AND state = ANY(\(allowed))
                 RETURNING \(Self.jobColumns))\(endsJob ? freed : "")
             SELECT \(Self.jobColumns), true, \(endsJob ? "(SELECT array_agg(job) FROM freed)" : "NULL::int8[]") FROM changed
             UNION ALL
             SELECT \(Self.jobColumns), false, NULL FROM docket_jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)
             """
-        let answer = try session.first(sql, [.int(fence.job), .int(fence.version), .int(context.now)] + values)
+        let answer = try session.first(sql, [.int(fence.job), .int(fence.version), .int(context.now)] + values + [.textArray(states)])
         if endsJob, let answer { takenDependents[fence.job] = answer.ids(Self.jobColumnCount + 1) }
         guard let row = answer else { throw .jobNotFound(fence.job) }
         // The flag follows the job's columns.
