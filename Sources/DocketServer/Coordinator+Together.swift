@@ -114,18 +114,14 @@ extension Coordinator {
             for (member, outcome) in zip(group.members, outcomes) {
                 switch member {
                 case .parked(let index):
-                    noteHolds(of: outcome, waiters[index].request, now: now)
-                    guard let job = outcome.job else { continue }
-                    served.insert(index)
-                    noteDeadlines(of: .claimed(job), now: now)
-                    completions.append(Completion(for: waiters[index].command, reply: .claimed(job)))
+                    if settleParked(index, outcome, now: now, into: &completions) { served.insert(index) }
                 case .batch(let command, let request):
                     answered.append((command, claimReply(outcome, request, now: now)))
                 }
             }
         }
         // Parked claims are picked out by their place, so the batch's own join them only now.
-        if !served.isEmpty { waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] } }
+        removeWaiters(at: served)
         for (command, reply) in answered { answer(command, reply, now: now, into: &completions) }
     }
 

@@ -65,16 +65,28 @@ extension Coordinator {
             let group = waiters.indices.filter { $0 >= first && waiters[$0].request.queues == wanted }
             let outcomes = try store.claim(together: group.map { claimItem(waiters[$0].command, waiters[$0].request, now) })
             var served: Set<Int> = []
-            for (index, outcome) in zip(group, outcomes) {
-                noteHolds(of: outcome, waiters[index].request, now: now)
-                guard let claimed = outcome.job else { continue }
+            for (index, outcome) in zip(group, outcomes) where settleParked(index, outcome, now: now, into: &completions) {
                 served.insert(index)
-                noteDeadlines(of: .claimed(claimed), now: now)
-                completions.append(Completion(for: waiters[index].command, reply: .claimed(claimed)))
             }
             if served.count < group.count { stocked.subtract(wanted) }
-            waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] }
+            removeWaiters(at: served)
         }
+    }
+
+    /// Takes note of what a parked claim's attempt found, and answers it when that was a
+    /// job; returns whether it was.
+    func settleParked(_ index: Int, _ outcome: ClaimOutcome, now: Int64, into completions: inout [Completion]) -> Bool {
+        noteHolds(of: outcome, waiters[index].request, now: now)
+        guard let claimed = outcome.job else { return false }
+        noteDeadlines(of: .claimed(claimed), now: now)
+        completions.append(Completion(for: waiters[index].command, reply: .claimed(claimed)))
+        return true
+    }
+
+    /// Drops the parked claims at these places in `waiters` (those just served).
+    func removeWaiters(at served: Set<Int>) {
+        guard !served.isEmpty else { return }
+        waiters = waiters.indices.filter { !served.contains($0) }.map { waiters[$0] }
     }
 
     func timeOutWaiters(now: Int64) -> [Completion] {

@@ -123,9 +123,11 @@ struct LifecycleEndToEndTests {
     }
 
     /// `echo … | socat - UNIX-CONNECT:…` gets its answer even though socat half-closes.
+    /// (`-t 10`, as in the socat cookbook: by default socat gives the answer half a second
+    /// after its half-close, less than a commit to PostgreSQL took on a loaded machine.)
     @Test(arguments: Backend.available) func socatOneShot_getsItsAnswer(_ backend: Backend) async throws {
         let daemon = try await Daemon(backend)
-        let output = try Shell.run("printf '%s\\n' '{\"op\":\"ping\",\"id\":7}' '{\"op\":\"enqueue\",\"queue\":\"s\"}' | socat - UNIX-CONNECT:\(daemon.socketPath)")
+        let output = try Shell.run("printf '%s\\n' '{\"op\":\"ping\",\"id\":7}' '{\"op\":\"enqueue\",\"queue\":\"s\"}' | socat -t 10 - UNIX-CONNECT:\(daemon.socketPath)")
         let lines = output.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(lines.first == #"{"id":7,"ok":true}"#)
