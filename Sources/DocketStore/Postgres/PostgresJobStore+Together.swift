@@ -11,7 +11,8 @@ extension PostgresJobStore {
     public func claim(together items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome] {
         guard !items.isEmpty else { return [] }
         let sent = try sendClaims(items)
-        return try claimOutcomes(items, try session.answers([sent])[0])
+        if let outcomes = takenJobs(items, try session.answers([sent])[0]) { return outcomes }
+        return try claimEach(items)
     }
 
     /// The groups go out in order, one after another without waiting: the claims see the
@@ -56,13 +57,6 @@ extension PostgresJobStore {
                 .intArray(items.map(\.request.leaseMs)), .int(first.context.now), .optionalTextArray(items.map(\.worker)),
                 queues.count == 1 ? .text(queues[0]) : .textArray(queues), .int(Int64(items.count)),
             ])
-    }
-
-    /// The jobs taken, in claim order; when a queue has settings to obey, nothing was taken
-    /// and the claims go one by one through those rules.
-    private func claimOutcomes(_ items: [ClaimItem], _ answer: [PostgresRow]) throws(StoreError) -> [ClaimOutcome] {
-        if let outcomes = takenJobs(items, answer) { return outcomes }
-        return try claimEach(items)
     }
 
     /// The jobs a claim statement took, in claim order, with their events; nil when a queue
