@@ -20,11 +20,9 @@ struct PostgresSchemaTests {
             ANALYZE docket_jobs;
             """)
         // One claim, and several together (their leases an array, $5 how many).
-        for (statement, leases) in [
-            (PostgresJobStore.claimStatement(queues: 1), "30000"),
-            (PostgresJobStore.claimTogetherStatement(queues: 1), "'{30000,30000}'"),
-        ] {
-            let explain = try PostgresSchemaTests.explain(db.path, statement, "'q'", leases: leases)
+        for (leases, count) in [("'{30000}'", "1"), ("'{30000,30000}'", "2")] {
+            let explain = try PostgresSchemaTests.explain(
+                db.path, PostgresJobStore.claimTogetherStatement(queues: 1), "'q'", leases: leases, count: count)
             #expect(explain.contains("docket_jobs_ready"), "\(explain)")
             #expect(!explain.contains("Sort"), "\(explain)")
             // docket_queues, a handful of rows, may well be read whole.
@@ -33,10 +31,10 @@ struct PostgresSchemaTests {
     }
 
     /// The plan of a claim statement with its parameters bound ($4 to `queue`).
-    static func explain(_ url: String, _ statement: String, _ queue: String, leases: String = "30000") throws -> String {
+    static func explain(_ url: String, _ statement: String, _ queue: String, leases: String, count: String) throws -> String {
         let bound = statement.replacingOccurrences(of: "$1", with: leases).replacingOccurrences(of: "$2", with: "1")
             .replacingOccurrences(of: "$3", with: "NULL").replacingOccurrences(of: "$4", with: queue)
-            .replacingOccurrences(of: "$5", with: "2")
+            .replacingOccurrences(of: "$5", with: count)
         return try TestPostgres.psql(url, "EXPLAIN " + bound)
     }
 

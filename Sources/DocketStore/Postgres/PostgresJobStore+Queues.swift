@@ -29,18 +29,8 @@ extension PostgresJobReader {
 extension PostgresJobStore: LimitedClaimSteps {
     public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> ClaimOutcome {
         latestNow = context.now
-        let queues: PostgresValue = request.queues.count == 1 ? .text(request.queues[0]) : .textArray(request.queues)
-        guard
-            let row = try session.first(
-                Self.claimStatement(queues: request.queues.count),
-                [.int(request.leaseMs), .int(context.now), .optionalText(worker), queues])
-        else { throw .storage("the claim statement returned no row") }
-        if row.optionalInt(0) != nil {
-            let job = Self.storedJob(row: row).job
-            recordClaimed(job, worker: worker, context)
-            return ClaimOutcome(job: job)
-        }
-        guard row.bool(Self.jobColumnCount) else { return ClaimOutcome(job: nil) }
+        let item = ClaimItem(request: request, worker: worker, context: context)
+        if let outcome = takenJobs([item], try session.answers([try sendClaims([item])])[0])?.first { return outcome }
         // Some queue has settings to obey. Their rows are locked until commit, so claims of a
         // limited queue take turns across daemons and what they count stays true until they
         // commit.

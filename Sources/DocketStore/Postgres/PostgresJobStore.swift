@@ -166,33 +166,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// A docket_queues row whose settings a claim must obey (see `QueueSettings.holdsClaims`).
     static let holdsClaims = "(paused OR max_running IS NOT NULL OR max_running_per_key IS NOT NULL OR rate_max IS NOT NULL)"
 
-    /// The claim: the best pending job of the queues that no other transaction holds, taken
-    /// in the same statement, when none of the queues has settings to obey. Its one row is
-    /// the job taken (all NULL when none was) and whether any of the queues has such settings
-    /// (then `LimitedClaimSteps` takes over), so the usual claim is one statement. One queue
-    /// (the usual claim) walks its range of docket_jobs_ready from the start; delayed jobs are
-    /// `scheduled`, outside that index. The update finds its row by `id = (SELECT …)`, a
-    /// primary-key lookup whatever the statistics say: joined to `candidate` instead, the
-    /// generic plan, made while the table was small, walked the whole ready index on every
-    /// claim (1,666 entries for one row in a sampled run).
-    static func claimStatement(queues: Int) -> String {
-        let named = queues == 1 ? "name = $4::text" : "name = ANY($4::text[])"
-        return """
-            WITH candidate AS (
-                SELECT id FROM docket_jobs WHERE \(queues == 1 ? "queue = $4::text" : "queue = ANY($4::text[])") AND state = 'pending'
-                  AND NOT EXISTS (SELECT 1 FROM docket_queues WHERE \(named) AND \(Self.holdsClaims))
-                ORDER BY priority, run_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED),
-            claimed AS (
-                UPDATE docket_jobs j SET state = 'running', version = version + 1, attempt = attempt + 1, lease_ms = $1::int8,
-                                         lease_expires_at = $2::int8 + $1::int8, worker = $3::text, updated_at = $2::int8,
-                                         attempt_deadline = $2::int8 + j.timeout_ms
-                WHERE j.id = (SELECT id FROM candidate) AND j.state = 'pending'
-                RETURNING \(Self.jobColumns))
-            SELECT claimed.*, EXISTS (SELECT 1 FROM docket_queues WHERE \(named) AND \(Self.holdsClaims))
-            FROM (VALUES (1)) AS one LEFT JOIN claimed ON true
-            """
-    }
-
     public func progress(_ request: ProgressRequest, _ context: ChangeContext) throws(StoreError) -> Job {
         let job = try guarded(
             request.fence, operation: "report progress on", from: ["running"],
