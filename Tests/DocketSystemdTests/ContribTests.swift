@@ -115,6 +115,23 @@ struct ContribTests {
                 "systemd-analyze verify \(subfolder) units:\n\(finished.output)\(finished.errors)")
     }
 
+    /// The Prometheus files load as Prometheus would load them, and every alert passes its
+    /// unit tests (`alerts_test.yml`: it fires on the trouble it names, with the text an
+    /// operator reads, and stays quiet on a healthy store). promtool comes with Debian's
+    /// `prometheus` package.
+    @Test func prometheusFiles_passPromtool() async throws {
+        let folder = Self.contrib.appendingPathComponent("prometheus")
+        for check in [
+            ["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"],
+        ] {
+            // promtool reads rule_files relative to the working directory.
+            let finished = try await run(
+                ["/bin/sh", "-c", "cd \"$0\" && exec promtool \"$@\"", folder.path] + check)
+            #expect(finished.status == 0 && finished.output.contains("SUCCESS"),
+                    "promtool \(check.joined(separator: " ")):\n\(finished.output)\(finished.errors)")
+        }
+    }
+
     /// docketd.service's sandbox cannot be tried without systemd as PID 1, so docketd runs
     /// under strace, as an unprivileged user like the unit's DynamicUser, through the cookbook
     /// and a SIGTERM instead, and everything it did must be allowed by the unit: each system
