@@ -39,27 +39,28 @@ struct PostgresSchemaTests {
     }
 
     /// On a new database holding a few jobs, where reading the whole table (or the whole of
-    /// an index of running jobs) looks cheapest, the writer's connection still finds jobs by
-    /// primary key: the plans made there are kept by its prepared statements long after the
-    /// table has grown. Checked for a grouped claim's update, the grouped completion and a
-    /// completion alone, each as PostgreSQL keeps it (its generic plan).
+    /// an index of the jobs in one state) looks cheapest, the writer's connection still finds
+    /// jobs by primary key: the plans made there are kept by its prepared statements long
+    /// after the table has grown. Checked for a grouped claim's update, and, each as
+    /// PostgreSQL keeps it (its generic plan), for the grouped completion, a completion alone,
+    /// a limited queue's claim and the promotion of delayed jobs.
     @Test func writerPlans_useIndexesOnANewDatabase() throws {
         let db = try TemporaryDatabase(.postgresql)
         let store = db.store as! PostgresJobStore
         for _ in 0..<3 { try db.enqueue() }
         let plan = try store.queryPlan("UPDATE docket_jobs SET attempt = attempt + 1 WHERE id = ANY('{1,2,3}'::int8[])").joined()
         #expect(!plan.contains("Seq Scan") && plan.contains("docket_jobs_pkey"), "\(plan)")
-        // The grouped completion's plan as its prepared statement keeps it (generic): by
-        // primary key, not through one of the indexes of running jobs.
-        try store.session.run("SET plan_cache_mode = force_generic_plan")
-        try store.session.run("PREPARE completing AS " + PostgresJobStore.completeTogetherStatement)
-        let generic = try store.session.run("EXPLAIN EXECUTE completing('{1,2,3}', '{2,2,2}', '{NULL,NULL,NULL}', 1, '{running}')")
-            .map { $0.makeRandomAccess().text(0) }.joined()
-        try store.session.run("DEALLOCATE completing")
-        try store.session.run("RESET plan_cache_mode")
-        #expect(generic.contains("Update on docket_jobs"), "\(generic)")
-        #expect(!generic.contains("docket_jobs_running_keys") && !generic.contains("docket_jobs_leases"), "\(generic)")
-        #expect(generic.contains("docket_jobs_pkey"), "\(generic)")
+        let grouped = try Self.keptPlan(
+            store, PostgresJobStore.completeTogetherStatement, "'{1,2,3}', '{2,2,2}', '{NULL,NULL,NULL}', 1, '{running}'")
+        #expect(grouped.contains("Update on docket_jobs"), "\(grouped)")
+        #expect(!grouped.contains("docket_jobs_running_keys") && !grouped.contains("docket_jobs_leases"), "\(grouped)")
+        #expect(grouped.contains("docket_jobs_pkey"), "\(grouped)")
+        // Not through docket_jobs_ready, whose condition is `state = 'pending'`.
+        let take = try Self.keptPlan(store, PostgresJobStore.takeStatement, "1, 30000, 1, NULL, 'pending'")
+        #expect(take.contains("docket_jobs_pkey") && !take.contains("docket_jobs_ready"), "\(take)")
+        // The due jobs through docket_jobs_delayed, their update by primary key.
+        let promote = try Self.keptPlan(store, PostgresJobStore.promoteStatement, "1, 'scheduled'")
+        #expect(promote.contains("docket_jobs_pkey") && promote.components(separatedBy: "docket_jobs_delayed").count == 2, "\(promote)")
         // And one transition alone: a completion, as prepared on the writer's connection.
         try db.enqueue()
         let job = try #require(try db.claim())
@@ -68,14 +69,19 @@ struct PostgresSchemaTests {
         }
         let prepared = try store.session.run("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%state = ''completed''%'")
             .map { $0.makeRandomAccess().text(0) }
-        let completion = try #require(prepared.first)
-        try store.session.run("SET plan_cache_mode = force_generic_plan")
-        try store.session.run("PREPARE completing_one AS " + completion)
-        let one = try store.session.run("EXPLAIN EXECUTE completing_one(\(job.id), \(job.version), 1, NULL, '{running}')")
-            .map { $0.makeRandomAccess().text(0) }.joined()
-        try store.session.run("DEALLOCATE completing_one")
-        try store.session.run("RESET plan_cache_mode")
+        let one = try Self.keptPlan(store, try #require(prepared.first), "\(job.id), \(job.version), 1, NULL, '{running}'")
         #expect(!one.contains("docket_jobs_running_keys") && !one.contains("docket_jobs_leases"), "\(one)")
+    }
+
+    /// The plan PostgreSQL keeps for `statement` once prepared (its generic plan), executed
+    /// with `arguments`.
+    static func keptPlan(_ store: PostgresJobStore, _ statement: String, _ arguments: String) throws -> String {
+        try store.session.run("SET plan_cache_mode = force_generic_plan")
+        try store.session.run("PREPARE kept AS " + statement)
+        let plan = try store.session.run("EXPLAIN EXECUTE kept(\(arguments))").map { $0.makeRandomAccess().text(0) }.joined()
+        try store.session.run("DEALLOCATE kept")
+        try store.session.run("RESET plan_cache_mode")
+        return plan
     }
 
     /// A database with a newer schema than this build is refused before anything is written.

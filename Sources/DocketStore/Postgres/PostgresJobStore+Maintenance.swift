@@ -20,17 +20,22 @@ extension PostgresJobStore {
         return taken
     }
 
+    /// $1 the time, $2 `scheduled`. The due jobs are found through docket_jobs_delayed, whose
+    /// condition the state written in matches; the update then finds them by primary key, as
+    /// the state it checks is bound: written in there too, the plan PostgreSQL keeps, made on
+    /// a small table, read docket_jobs_delayed whole for every round of promotions.
+    static let promoteStatement = """
+        WITH due AS (SELECT id FROM docket_jobs WHERE state = 'scheduled' AND run_at <= $1
+                     ORDER BY run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)
+        UPDATE docket_jobs SET state = 'pending' WHERE id = ANY(ARRAY(SELECT id FROM due)) AND state = $2::text
+        RETURNING queue
+        """
+
     public func promoteDueJobs(_ context: ChangeContext) throws(StoreError) -> Set<String> {
         latestNow = context.now
         guard try maintains() else { return [] }
         // Not a change clients can see (the job was and stays `pending`), so the version stays.
-        let rows = try session.run(
-            """
-            WITH due AS (SELECT id FROM docket_jobs WHERE state = 'scheduled' AND run_at <= $1
-                         ORDER BY run_at LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED)
-            UPDATE docket_jobs SET state = 'pending' WHERE id = ANY(ARRAY(SELECT id FROM due)) AND state = 'scheduled'
-            RETURNING queue
-            """, [.int(context.now)])
+        let rows = try session.run(Self.promoteStatement, [.int(context.now), .text("scheduled")])
         let queues = Set(rows.map { $0.makeRandomAccess().text(0) })
         wokenQueues.formUnion(queues)
         return queues
