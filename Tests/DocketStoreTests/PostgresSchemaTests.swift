@@ -22,7 +22,7 @@ struct PostgresSchemaTests {
         // One claim, and several together (their leases an array, $5 how many).
         for (leases, count) in [("'{30000}'", "1"), ("'{30000,30000}'", "2")] {
             let explain = try PostgresSchemaTests.explain(
-                db.path, PostgresJobStore.claimTogetherStatement(queues: 1), "'q'", leases: leases, count: count)
+                db.path, PostgresJobStore.claimStatement(queues: 1), "'q'", leases: leases, count: count)
             #expect(explain.contains("docket_jobs_ready"), "\(explain)")
             #expect(!explain.contains("Sort"), "\(explain)")
             // docket_queues, a handful of rows, may well be read whole.

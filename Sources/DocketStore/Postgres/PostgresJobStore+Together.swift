@@ -52,7 +52,7 @@ extension PostgresJobStore {
         let first = items[0]
         let queues = first.request.queues
         return try session.send(
-            Self.claimTogetherStatement(queues: queues.count),
+            Self.claimStatement(queues: queues.count),
             [
                 .intArray(items.map(\.request.leaseMs)), .int(first.context.now), .optionalTextArray(items.map(\.worker)),
                 queues.count == 1 ? .text(queues[0]) : .textArray(queues), .int(Int64(items.count)),
@@ -85,7 +85,7 @@ extension PostgresJobStore {
     /// primary key whatever the statistics say: joined to the candidates instead, the generic
     /// plan, made while the table was small, walked the whole ready index on every claim
     /// (1,666 entries for one row in a sampled run).
-    static func claimTogetherStatement(queues: Int) -> String {
+    static func claimStatement(queues: Int) -> String {
         let named = queues == 1 ? "name = $4::text" : "name = ANY($4::text[])"
         let position = "array_position((SELECT ids FROM picked), j.id)"
         return """
