@@ -29,8 +29,9 @@ extension PostgresJobReader {
 extension PostgresJobStore: LimitedClaimSteps {
     public func claim(_ request: ClaimRequest, worker: String?, _ context: ChangeContext) throws(StoreError) -> ClaimOutcome {
         latestNow = context.now
-        let item = ClaimItem(request: request, worker: worker, context: context)
-        if let outcome = takenJobs([item], try session.answers([try sendClaims([item])])[0])?.first { return outcome }
+        if let outcome = try claimInOneStatement([ClaimItem(request: request, worker: worker, context: context)])?.first {
+            return outcome
+        }
         // Some queue has settings to obey. Their rows are locked until commit, so claims of a
         // limited queue take turns across daemons and what they count stays true until they
         // commit.

@@ -10,9 +10,14 @@ import PostgresNIO
 extension PostgresJobStore {
     public func claim(together items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome] {
         guard !items.isEmpty else { return [] }
-        let sent = try sendClaims(items)
-        if let outcomes = takenJobs(items, try session.answers([sent])[0]) { return outcomes }
+        if let outcomes = try claimInOneStatement(items) { return outcomes }
         return try claimEach(items)
+    }
+
+    /// The claims' outcomes from `claimStatement` alone; nil when a queue has settings to
+    /// obey, which the claims then go through one by one.
+    func claimInOneStatement(_ items: [ClaimItem]) throws(StoreError) -> [ClaimOutcome]? {
+        takenJobs(items, try session.answers([try sendClaims(items)])[0])
     }
 
     /// The groups go out in order, one after another without waiting: the claims see the
@@ -48,7 +53,7 @@ extension PostgresJobStore {
         return results
     }
 
-    func sendClaims(_ items: [ClaimItem]) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
+    private func sendClaims(_ items: [ClaimItem]) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
         let first = items[0]
         let queues = first.request.queues
         return try session.send(
@@ -61,7 +66,7 @@ extension PostgresJobStore {
 
     /// The jobs a claim statement took, in claim order, with their events; nil when a queue
     /// has settings to obey, so it took nothing.
-    func takenJobs(_ items: [ClaimItem], _ answer: [PostgresRow]) -> [ClaimOutcome]? {
+    private func takenJobs(_ items: [ClaimItem], _ answer: [PostgresRow]) -> [ClaimOutcome]? {
         let rows = answer.map { $0.makeRandomAccess() }
         if rows.first?.bool(Self.jobColumnCount + 1) == true { return nil }
         var outcomes = Array(repeating: ClaimOutcome(job: nil), count: items.count)
