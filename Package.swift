@@ -93,7 +93,7 @@ let package = Package(
             exclude: ["README.md", "run.sh", "make-corpus.py", "docket.dict"]
         ),
         // Shared by the test targets: launching processes safely from parallel tests.
-        .target(name: "DocketTestSupport", path: "Tests/DocketTestSupport"),
+        .target(name: "DocketTestSupport", dependencies: ["DocketClient"], path: "Tests/DocketTestSupport"),
         .testTarget(name: "DocketProtocolTests", dependencies: ["DocketProtocol"]),
         .testTarget(
             name: "DocketStoreTests",

@@ -112,23 +112,8 @@ final class Daemon: @unchecked Sendable {
         (try? String(contentsOf: folder.appendingPathComponent("docketd.log"), encoding: .utf8)) ?? ""
     }
 
-    /// A daemon answers within milliseconds of starting. The minute is for this test
-    /// process: its synchronous store tests hold the cooperative pool's threads (two on a
-    /// two-core machine) while they wait on their databases, and the clients' continuations
-    /// here queue behind them, for over 20 s in one full run.
     func waitUntilServing() async throws {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            guard process.isRunning else { throw DaemonFailure("docketd exited with \(process.terminationStatus):\n\(log)") }
-            if let connection = try? await DocketConnection.connect(socketPath: socketPath),
-                let answer = try? await connection.send(["op": "ping"])
-            {
-                await connection.close()
-                if answer["ok"] == true { return }
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw DaemonFailure("docketd did not answer within 60 s:\n\(log)")
+        try await process.waitUntilServing(socketPath: socketPath) { log }
     }
 
     /// SIGTERM, then waits for the exit status.

@@ -46,8 +46,9 @@ struct FlushEndToEndTests {
         let again = try await reader.send(["op": "list", "queue": "slow"])
         #expect(again["jobs"]?.array?.count == 1)
         // Under 3 s: waiting for a flush would take the four seconds each flush is held for.
-        // The margin is for this test process, whose synchronous store tests can hold every
-        // thread of the cooperative pool for a while (1.8 s for this read in one full run).
+        // The margin is for plain `swift test`, which runs the synchronous store tests in
+        // this process too: they can hold every thread of the cooperative pool for a while
+        // (1.8 s for this read in one full run).
         #expect(ContinuousClock.now - calm < .milliseconds(3000), "a read with nothing left to flush waited")
         await producer.close()
         await reader.close()
