@@ -63,6 +63,24 @@ struct MetricsEndToEndTests {
         await client.close()
     }
 
+    /// A job that waited for another counts its wait from when that one completed, not from
+    /// its enqueue: the time it was blocked is the pipeline's, not a want of workers.
+    @Test(arguments: Backend.available) func waitOfReleasedJob_countsFromItsRelease(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
+        let client = try await daemon.connect()
+        let first = try await client.job(["op": "enqueue", "queue": "stage1"])
+        _ = try await client.job(["op": "enqueue", "queue": "stage2", "after": [first["id"]!]])
+        let running = try await client.job(["op": "claim", "queue": "stage1"])
+        try await Task.sleep(for: .milliseconds(1500))
+        _ = try await client.job(["op": "complete", "job": running["id"]!, "version": running["version"]!])
+        _ = try await client.job(["op": "claim", "queue": "stage2"])
+        let scrape = try await Scrape.parse(try await Scrape.viaOp(client))
+        #expect(scrape.value("docket_job_wait_seconds_count", ["queue": "stage2"]) == 1)
+        #expect((scrape.value("docket_job_wait_seconds_sum", ["queue": "stage2"]) ?? 99) < 1)
+        #expect((scrape.value("docket_job_run_seconds_sum", ["queue": "stage1"]) ?? 0) >= 1.5)
+        await client.close()
+    }
+
     /// Two daemons on one PostgreSQL database: each counts what went through it, and both
     /// report the store's figures whole.
     @Test(.enabled(if: Backend.available.contains(.postgresql))) func twoDaemonsOneStore_countersPerDaemon_gaugesWhole()
