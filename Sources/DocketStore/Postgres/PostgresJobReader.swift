@@ -4,7 +4,8 @@ import PostgresNIO
 
 /// Reads jobs, events and schedules over one PostgreSQL connection of its own.
 public class PostgresJobReader: JobReader {
-    let session: PostgresSession
+    /// The connection statements go to (the store's writer switches between two).
+    var session: PostgresSession
 
     init(session: PostgresSession) {
         self.session = session
