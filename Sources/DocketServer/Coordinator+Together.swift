@@ -91,7 +91,6 @@ extension Coordinator {
         }
         waiters.removeAll { !$0.command.origin.isActive }
         let stocked = Set(groups.store.enqueues.lazy.filter { $0.request.runAt.resolve(now: now) <= now }.map(\.request.queue))
-        offered.formUnion(stocked)
         for (index, waiter) in waiters.enumerated() where waiter.request.queues.contains(where: stocked.contains) {
             groups.join(.parked(index), waiter.request)
         }

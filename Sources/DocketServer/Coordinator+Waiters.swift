@@ -56,12 +56,8 @@ extension Coordinator {
 
     /// Offers newly eligible jobs to parked claims in arrival order, until the queues run dry.
     /// The earliest waiter for a stocked queue claims together with every waiter of the same
-    /// queues (one store call), the jobs going to them in arrival order. `again`: the queues
-    /// were offered by an earlier transaction (see `recentlyOffered`), not this one.
-    func serveWaiters(in queues: Set<String>, now: Int64, into completions: inout [Completion], again: Bool = false)
-        throws(StoreError)
-    {
-        if !again { offered.formUnion(queues) }
+    /// queues (one store call), the jobs going to them in arrival order.
+    func serveWaiters(in queues: Set<String>, now: Int64, into completions: inout [Completion]) throws(StoreError) {
         waiters.removeAll { !$0.command.origin.isActive }
         var stocked = queues
         while !stocked.isEmpty, let first = waiters.firstIndex(where: { $0.request.queues.contains(where: stocked.contains) }) {

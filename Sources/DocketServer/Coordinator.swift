@@ -46,13 +46,6 @@ public final class Coordinator {
     /// When the first rate window that held a claim back moves on; the held queues are
     /// looked at again then.
     var heldUntil: Int64?
-    /// The queues offered to parked claims in the transaction under way (where it made jobs
-    /// eligible or freed room under a limit).
-    var offered: Set<String> = []
-    /// On a store whose transactions overlap: what the last two transactions sent to commit
-    /// offered. A claim that parked while one of them was still committing could not see its
-    /// jobs, so the next transactions offer those queues again.
-    var recentlyOffered: (beforeLast: Set<String>, last: Set<String>) = ([], [])
 
     struct Waiter {
         var command: WriteCommand
@@ -102,16 +95,11 @@ public final class Coordinator {
 
     public var waitingClaims: Int { waiters.count }
 
-    /// What one batch produced: answers to send and events to publish, both only once the
-    /// transaction's commit has settled.
-    public struct Outcome: Sendable {
-        /// Answers that stand only if the commit does (the batch's, and claims it served).
+    /// What one batch produced: answers to send and events to publish, both only now that
+    /// the transaction has committed.
+    public struct Outcome {
         public var completions: [Completion]
-        /// Answers that hold whatever becomes of the commit: waits that ran out.
-        public var timedOut: [Completion]
-        /// The commit, whose events are known once it settles; settled and empty when the
-        /// transaction failed.
-        public var commit: CommitReceipt
+        public var events: [JobEvent]
         /// Set when the transaction failed and nothing of the batch was applied.
         public var failure: StoreError?
     }
@@ -128,7 +116,7 @@ public final class Coordinator {
             outcome = attempt(batch, now: now, wake: wake)
         }
         // Waits end on time whatever became of the batch (a failed one's are still parked).
-        outcome.timedOut = timeOutWaiters(now: now)
+        if outcome.failure != nil { outcome.completions += timeOutWaiters(now: now) }
         return outcome
     }
 
@@ -142,9 +130,8 @@ public final class Coordinator {
         } catch {
             return failed(batch, error, now: now)
         }
-        let commit: CommitReceipt
+        let events: [JobEvent]
         let waitersBefore = waiters
-        offered = []
         let due =
             !storedDeadlineKnown || storedDeadline.map { now >= $0 } ?? false
             || (sharedStore && now - storedDeadlineReadAt >= Self.sharedStoreRecheckMs)
@@ -156,8 +143,6 @@ public final class Coordinator {
                 self.heldUntil = nil
             }
             if !eligible.isEmpty { try serveWaiters(in: eligible, now: now, into: &completions) }
-            let unseen = store.overlapsTransactions ? recentlyOffered.beforeLast.union(recentlyOffered.last).subtracting(eligible) : []
-            if !unseen.isEmpty { try serveWaiters(in: unseen, now: now, into: &completions, again: true) }
             for command in try applyTogether(batch, now: now, into: &completions) {
                 let (reply, madeEligible) = try apply(command, now: now)
                 answer(command, reply, now: now, into: &completions)
@@ -169,7 +154,7 @@ public final class Coordinator {
                 storedDeadlineKnown = true
                 storedDeadlineReadAt = now
             }
-            commit = try store.sendCommit()
+            events = try store.commit()
         } catch {
             // Nothing of the batch stands: claims served to earlier waiters are undone, so
             // they wait on; every request of the batch learns that it was not applied.
@@ -177,8 +162,8 @@ public final class Coordinator {
             waiters = waitersBefore
             return failed(batch, error, now: now)
         }
-        if store.overlapsTransactions { recentlyOffered = (recentlyOffered.last, offered) }
-        return Outcome(completions: completions, timedOut: [], commit: commit)
+        completions += timeOutWaiters(now: now)
+        return Outcome(completions: completions, events: events)
     }
 
     /// Every request of the batch learns it was not applied, and the due work is tried again
@@ -189,7 +174,7 @@ public final class Coordinator {
         storedDeadlineReadAt = now
         let failure = Reply.failure(error.protocolError)
         return Outcome(
-            completions: batch.map { Completion(for: $0, reply: failure) }, timedOut: [], commit: .settled([]), failure: error)
+            completions: batch.map { Completion(for: $0, reply: failure) }, events: [], failure: error)
     }
 
     /// How soon the due work is tried again after a failed transaction.
@@ -209,10 +194,7 @@ public final class Coordinator {
         let stored = storedDeadlineKnown ? storedDeadline : 0
         let recheck = sharedStore ? storedDeadlineReadAt + Self.sharedStoreRecheckMs : nil
         let held = waiters.isEmpty ? nil : heldUntil
-        // Queues offered again to claims parked while a transaction committed: at once.
-        let unseen = recentlyOffered.beforeLast.union(recentlyOffered.last)
-        let again: Int64? = waiters.contains { $0.request.queues.contains(where: unseen.contains) } ? 0 : nil
-        return [stored, wait, recheck, held, again].compactMap { $0 }.min()
+        return [stored, wait, recheck, held].compactMap { $0 }.min()
     }
 
     private func readStoredDeadline() throws(StoreError) -> Int64? {

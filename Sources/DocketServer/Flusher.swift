@@ -16,16 +16,14 @@ import Glibc
 /// The writer commits without an fsync and hands each batch here. While this thread flushes
 /// the WAL, the writer already runs the next batch, and one flush covers every batch handed
 /// over before it started, so the fsync, the larger part of a commit, is off the writer's
-/// path. Batches come out in the order they were committed. On PostgreSQL the writer does
-/// not wait for the COMMIT's answer either: this thread does (`CommitReceipt`), and a commit
-/// that fails turns its batch's answers into that failure.
+/// path. Batches come out in the order they were committed.
 ///
 /// Reads take part too: a reader connection sees a commit as soon as it is made, so a read
 /// is answered only once every batch the writer had begun by the end of the read is durable.
 /// Nobody is ever shown a change that a power loss could still take back.
 final class Flusher: Sendable {
     private struct State {
-        var pending: [Coordinator.Outcome] = []
+        var pending: [(completions: [Coordinator.Completion], events: [JobEvent])] = []
         /// The last batch handed over, and the last one known to be on disk.
         var handed: UInt64 = 0
         var durable: UInt64 = 0
@@ -44,20 +42,12 @@ final class Flusher: Sendable {
     /// Where committed events go (see `EventRoute`).
     private let publish: @Sendable ([JobEvent]) -> Void
     private let logger: Logger
-    private let failures: FailureLog
-    // Confined to this thread once batches arrive (see BatchMetrics).
-    private nonisolated(unsafe) let metrics: BatchMetrics
-    /// When the flush or the wait for a commit in progress started (monotonic ns), 0 while idle.
+    /// When the flush in progress started (monotonic ns), 0 while idle.
     private let busySince = Atomic<UInt64>(0)
 
-    init(
-        wal: WALFlush?, publish: @escaping @Sendable ([JobEvent]) -> Void, metrics: BatchMetrics, failures: FailureLog,
-        logger: Logger
-    ) {
+    init(wal: WALFlush?, publish: @escaping @Sendable ([JobEvent]) -> Void, logger: Logger) {
         self.wal = wal
         self.publish = publish
-        self.metrics = metrics
-        self.failures = failures
         self.logger = logger
         startThread(name: "docket-flusher") { [self] in run() }
     }
@@ -67,12 +57,11 @@ final class Flusher: Sendable {
         begun.add(1, ordering: .sequentiallyConsistent)
     }
 
-    /// Called by the writer once the batch it began last has been sent to commit (or rolled
-    /// back).
-    func hand(_ outcome: Coordinator.Outcome) {
+    /// Called by the writer once the batch it began last has committed (or rolled back).
+    func hand(_ completions: [Coordinator.Completion], events: [JobEvent]) {
         let batch = begun.load(ordering: .sequentiallyConsistent)
         let wasIdle = state.withLockedValue { state -> Bool in
-            state.pending.append(outcome)
+            state.pending.append((completions, events))
             state.handed = batch
             return state.pending.count == 1
         }
@@ -120,9 +109,6 @@ final class Flusher: Sendable {
                 return (state.pending, state.handed, state.stopping)
             }
             if !batches.isEmpty { flush() }
-            var answers: [Coordinator.Completion] = []
-            var events: [JobEvent] = []
-            for batch in batches { settle(batch, answers: &answers, events: &events) }
             let reads = state.withLockedValue { state in
                 state.durable = upTo
                 let ready = state.reads.filter { $0.batch <= upTo }
@@ -130,7 +116,8 @@ final class Flusher: Sendable {
                 return ready
             }
             // All the batches' answers in one go: one wake-up of each event loop, in order.
-            deliver(answers)
+            deliver(batches.flatMap(\.completions))
+            let events = batches.flatMap(\.events)
             if !events.isEmpty { publish(events) }
             for read in reads { read.promise.succeed() }
             if stopping {
@@ -149,28 +136,6 @@ final class Flusher: Sendable {
         } catch {
             Writer.exitUnanswered(error.protocolError.message, logger: logger)
         }
-    }
-
-    /// Waits for the batch's commit to settle; its answers stand if it committed, and say
-    /// why not otherwise.
-    private func settle(_ batch: Coordinator.Outcome, answers: inout [Coordinator.Completion], events: inout [JobEvent]) {
-        busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-        defer { busySince.store(0, ordering: .relaxed) }
-        do {
-            let committed = try batch.commit.settle()
-            if batch.failure == nil { metrics.record(batch.completions, committed: committed) }
-            answers += batch.completions
-            events += committed
-        } catch {
-            failures.report(error, requests: batch.completions.count)
-            let failure = Reply.failure(error.protocolError)
-            answers += batch.completions.map { completion in
-                var failed = completion
-                failed.reply = failure
-                return failed
-            }
-        }
-        answers += batch.timedOut
     }
 
     /// Sends the answers, one task per event loop for all of that loop's answers: waking a

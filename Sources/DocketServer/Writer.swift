@@ -45,12 +45,11 @@ public final class Writer: Sendable {
 
     // The coordinator is confined to the writer thread; nothing else touches it.
     private nonisolated(unsafe) let engine: Coordinator
-    // Times batches here; the flusher counts what each did (see BatchMetrics).
+    // Confined to the writer thread too: counts what each committed batch did.
     private nonisolated(unsafe) let batchMetrics: BatchMetrics
 
     /// Where committed batches go to be made durable and answered.
     let flusher: Flusher
-    private let failures: FailureLog
 
     /// `wal` flushes each commit to disk before its answers go out; nil sends them at once
     /// (`--sync normal`, or a store whose commit is durable when it returns). Committed events
@@ -60,11 +59,8 @@ public final class Writer: Sendable {
         publish: @escaping @Sendable ([JobEvent]) -> Void, metrics: DocketMetrics, stallAfterMs: UInt64? = nil
     ) {
         self.engine = coordinator
-        let batchMetrics = BatchMetrics(metrics)
-        let failures = FailureLog(logger: logger)
-        self.batchMetrics = batchMetrics
-        self.failures = failures
-        self.flusher = Flusher(wal: wal, publish: publish, metrics: batchMetrics, failures: failures, logger: logger)
+        self.batchMetrics = BatchMetrics(metrics)
+        self.flusher = Flusher(wal: wal, publish: publish, logger: logger)
         self.stallAfterMs = stallAfterMs
         self.clock = clock
         self.logger = logger
@@ -144,10 +140,10 @@ public final class Writer: Sendable {
             if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
-            if let failure = outcome.failure { failures.report(failure, requests: batch.count) }
-            flusher.hand(outcome)
+            if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
+            flusher.hand(outcome.completions, events: outcome.events)
             if stopping {
-                flusher.hand(Coordinator.Outcome(completions: [], timedOut: engine.releaseAllWaiters(), commit: .settled([])))
+                flusher.hand(engine.releaseAllWaiters(), events: [])
                 flusher.finish()
                 waiting.store(0, ordering: .relaxed)
                 logger.info("writer stopped", metadata: ["batches": "\(committedBatches)"])
@@ -157,6 +153,26 @@ public final class Writer: Sendable {
             waiting.store(engine.waitingClaims, ordering: .relaxed)
             deadline = engine.nextDeadline()
         }
+    }
+
+    /// When the last storage failure was logged, and how many batches failed since.
+    private nonisolated(unsafe) var lastFailureLog: ContinuousClock.Instant?
+    private nonisolated(unsafe) var unloggedFailures = 0
+
+    /// Logs a failed transaction (disk full, read-only file, I/O error) at most every ten
+    /// seconds, with a count of the failures in between, so a long outage stays readable.
+    private func reportFailure(_ failure: StoreError, requests: Int) {
+        unloggedFailures += 1
+        let now = ContinuousClock.now
+        guard lastFailureLog.map({ now - $0 > .seconds(10) }) ?? true else { return }
+        logger.error(
+            "a transaction failed and was rolled back; its requests were answered 'internal'",
+            metadata: [
+                "error": "\(failure.protocolError.message)", "requests": "\(requests)",
+                "failed_batches_since_last_report": "\(unloggedFailures)",
+            ])
+        lastFailureLog = now
+        unloggedFailures = 0
     }
 
     /// After a failed flush the batch may or may not be in the file (the kernel may have

@@ -28,12 +28,6 @@ public protocol JobStore: JobReader {
     /// Commits and returns the events the transaction stored, in `seq` order.
     @discardableResult
     func commit() throws(StoreError) -> [JobEvent]
-    /// Sends the commit without waiting for it where the backend allows (PostgreSQL); the
-    /// next `begin` may follow at once.
-    func sendCommit() throws(StoreError) -> CommitReceipt
-    /// Whether a transaction may run while the one before it is still committing
-    /// (PostgreSQL, see `sendCommit`): it cannot see that one's jobs then.
-    var overlapsTransactions: Bool { get }
     func rollback()
     /// Inserts a job, or returns the stored one with `created: false` when its queue already
     /// holds a job with the same `unique_key`.
@@ -99,14 +93,6 @@ public protocol JobStore: JobReader {
     /// The jobs that became eligible, or will at their `run_at`, because their dependencies
     /// completed, since the last call (the returned jobs' queues aside).
     func takeReleased() -> ReleasedJobs
-}
-
-extension JobStore {
-    public func sendCommit() throws(StoreError) -> CommitReceipt {
-        .settled(try commit())
-    }
-
-    public var overlapsTransactions: Bool { false }
 }
 
 /// The read side: lookups that never wait for the writer.

@@ -63,10 +63,9 @@ final class CoordinatorHarness {
     @discardableResult
     func run(_ commands: [WriteCommand] = []) -> Int {
         let outcome = coordinator.process(commands, now: now)
-        let answers = outcome.completions + outcome.timedOut
-        for completion in answers { completion.respond(completion.reply) }
-        events += (try? outcome.commit.settle()) ?? []
-        return answers.count
+        for completion in outcome.completions { completion.respond(completion.reply) }
+        events += outcome.events
+        return outcome.completions.count
     }
 
     @discardableResult

@@ -3,12 +3,11 @@ import Dispatch
 import DocketProtocol
 
 /// The writer's side of the metrics: what each batch committed, counted from the batch's own
-/// events once its commit has settled, so the counters are exact (a rolled-back batch counts
-/// nothing, a retried one counts once) and hold only this daemon's work.
+/// events once its transaction has committed, so the counters are exact (a rolled-back batch
+/// counts nothing, a retried one counts once) and hold only this daemon's work.
 ///
-/// `measure` runs on the writer thread and `record` on the flusher's, which alone touches
-/// the maps: no locks of its own; the counters and histograms it bumps are atomic or locked
-/// inside swift-prometheus.
+/// Confined to the writer thread, like the coordinator: no locks of its own; the counters
+/// and histograms it bumps are atomic or locked inside swift-prometheus.
 final class BatchMetrics {
     private let factory: CatalogueMetricsFactory
     private let commit: CoreMetrics.Timer
@@ -30,19 +29,20 @@ final class BatchMetrics {
         commit = CoreMetrics.Timer(label: MetricCatalogue.commit.name, factory: factory)
     }
 
-    /// Runs one batch's transaction (the coordinator's `process`) and times it.
+    /// Runs one batch's transaction (the coordinator's `process`), times it and counts what it
+    /// committed.
     func measure(_ batch: () -> Coordinator.Outcome) -> Coordinator.Outcome {
         let started = DispatchTime.now().uptimeNanoseconds
         let outcome = batch()
         commit.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- started))
+        if outcome.failure == nil { record(outcome) }
         return outcome
     }
 
-    /// Counts what a batch whose commit has settled did.
-    func record(_ completions: [Coordinator.Completion], committed events: [JobEvent]) {
+    private func record(_ outcome: Coordinator.Outcome) {
         // Events first: a job released in this batch may be claimed in it too.
-        for event in events { record(event) }
-        for completion in completions {
+        for event in outcome.events { record(event) }
+        for completion in outcome.completions {
             guard case .claimed(let job?) = completion.reply else { continue }
             // A claim sets updated_at to its own time; the job became eligible at run_at, or
             // when its last dependency completed, whichever came later.

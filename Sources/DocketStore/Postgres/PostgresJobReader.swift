@@ -4,8 +4,7 @@ import PostgresNIO
 
 /// Reads jobs, events and schedules over one PostgreSQL connection of its own.
 public class PostgresJobReader: JobReader {
-    /// The connection statements go to (the store's writer switches between two).
-    var session: PostgresSession
+    let session: PostgresSession
 
     init(session: PostgresSession) {
         self.session = session

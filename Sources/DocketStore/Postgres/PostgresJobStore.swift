@@ -13,7 +13,6 @@ import PostgresNIO
 /// lock, so seqs become visible in order (see `commit`); maintenance is done by whichever
 /// daemon holds an advisory lock for it, its work fenced like everything else.
 public final class PostgresJobStore: PostgresJobReader, JobStore {
-    public var overlapsTransactions: Bool { true }
     public let settings: PostgresSettings
     /// Names this store's notifications, so that the daemon's own follower can tell them
     /// from other daemons' (it already knows what its own commits did).
@@ -34,10 +33,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     var holdsMaintenance: Bool?
     /// The time of the latest change, for deadlines put off while another daemon maintains.
     var latestNow: Int64 = 0
-    /// The writer's two connections, taken in turn by transactions: one transaction runs its
-    /// statements on one while the one before it commits on the other (`sendCommit`).
-    let writerSessions: [PostgresSession]
-    private var turn = 0
 
     /// Connects, and creates or migrates the schema.
     public init(settings: PostgresSettings, logger: Logger) throws(StoreError) {
@@ -46,7 +41,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         let session = Self.makeSession(settings, logger, writer: true)
         try PostgresSchema.migrate(session)
         channel = PostgresSchema.channel(schema: try session.first("SELECT current_schema()::text")?.text(0) ?? "public")
-        writerSessions = [session, Self.makeSession(settings, logger, writer: true)]
         super.init(session: session)
     }
 
@@ -86,8 +80,6 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         released = ReleasedJobs()
         takenDependents.removeAll()
         holdsMaintenance = nil
-        turn = 1 - turn
-        session = writerSessions[turn]
         try session.send("BEGIN")
     }
 
@@ -99,44 +91,21 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
     /// these commits.
     @discardableResult
     public func commit() throws(StoreError) -> [JobEvent] {
-        try sendCommit().settle()
-    }
-
-    /// `commit`, without waiting: the events and the COMMIT go out in one round trip, and the
-    /// next transaction runs on the other connection meanwhile, as another daemon's would: it
-    /// does not see this one's changes, waits on its row locks, and takes its seqs after it.
-    /// The answers, and so the seqs, are waited for by whoever settles the receipt.
-    public func sendCommit() throws(StoreError) -> CommitReceipt {
-        let events = transactionEvents
+        var events = transactionEvents
         transactionEvents.removeAll(keepingCapacity: true)
-        var sent: [EventLoopFuture<[PostgresRow]>] = []
-        if !events.isEmpty {
-            sent.append(try insertEvents(events))
-        } else if !wokenQueues.isEmpty {
-            sent.append(
-                try session.sendAnsweredElsewhere("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))]))
+        // The events go with the COMMIT, in one round trip; their seqs are read after it.
+        let inserted = events.isEmpty ? nil : try insertEvents(events)
+        if events.isEmpty && !wokenQueues.isEmpty {
+            try session.send("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))])
         }
-        sent.append(try session.sendAnsweredElsewhere("COMMIT"))
-        let answers = sent
-        return CommitReceipt { () throws(StoreError) -> [JobEvent] in
-            // A failed statement before the COMMIT turns it into a rollback, which PostgreSQL
-            // answers without an error: that failure is the transaction's.
-            let rows: [[PostgresRow]]
-            do {
-                rows = try answers.map { try $0.wait() }
-            } catch {
-                throw PostgresSession.classify(error, committing: true).0
-            }
-            guard !events.isEmpty else { return events }
-            guard let base = rows[0].first?.makeRandomAccess().int(0) else {
+        try session.run("COMMIT", committing: true)
+        if let inserted {
+            guard let base = (try? inserted.wait())?.first?.makeRandomAccess().int(0) else {
                 throw .inDoubt("the seqs of a committed transaction's events could not be read back")
             }
-            return events.enumerated().map { index, event in
-                var numbered = event
-                numbered.seq = base + Int64(index) + 1
-                return numbered
-            }
+            for index in events.indices { events[index].seq = base + Int64(index) + 1 }
         }
+        return events
     }
 
     public func rollback() {
@@ -165,7 +134,7 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
             // The seq goes in front of the rest of the JSON object once it is known.
             .text(notification(seq: nil)), .text(channel),
         ]
-        return try session.sendAnsweredElsewhere(Self.insertEventsStatement, values)
+        return try session.send(Self.insertEventsStatement, values)
     }
 
     /// The notification's JSON: `{"seq": N, "wake": [queues]}`, `wake` null when the list

@@ -78,13 +78,6 @@ final class PostgresSession {
         return future
     }
 
-    /// Sends a statement whose answer another thread waits for (the COMMIT the flusher settles,
-    /// see `PostgresJobStore.sendCommit`): later statements neither wait for it nor fail with
-    /// it, and follow it on the wire all the same.
-    func sendAnsweredElsewhere(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
-        try dispatch(try connected(), sql, values)
-    }
-
     /// Runs one statement and returns its rows, once every statement sent before it has
     /// answered (a failure of one of those is the failure). `committing` marks the COMMIT,
     /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
@@ -198,24 +191,17 @@ final class PostgresSession {
     /// (`storage`), a lost race (`conflict`, safe to run again), or a lost server
     /// (`unavailable`, or `inDoubt` during a commit).
     private func classify(_ error: any Error, committing: Bool) -> StoreError {
-        let (failure, connectionLost) = Self.classify(error, committing: committing)
-        if connectionLost { close() }
-        return failure
-    }
-
-    /// `classify` without closing the connection, for a thread that does not own it; also
-    /// says whether the connection was lost.
-    static func classify(_ error: any Error, committing: Bool) -> (StoreError, connectionLost: Bool) {
-        let message = describe(error)
-        switch sqlState(error) {
-        case "40P01", "40001": return (.conflict(message), false)
+        let message = Self.describe(error)
+        switch Self.sqlState(error) {
+        case "40P01", "40001": return .conflict(message)
         // Connection exceptions, admin shutdown, crash shutdown, cannot connect now: the
         // server ended the session, so the transaction is gone with it.
         case let state? where !state.hasPrefix("08") && !["57P01", "57P02", "57P03"].contains(state):
-            return (.storage(message), false)
+            return .storage(message)
         default:
             // No SQLSTATE: the connection broke under the statement.
-            return (committing ? .inDoubt(message) : .unavailable(message), true)
+            close()
+            return committing ? .inDoubt(message) : .unavailable(message)
         }
     }
 
