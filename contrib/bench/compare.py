@@ -3,8 +3,12 @@
 
 The workload: P producers enqueue small jobs, C consumers claim (reserve / BLMOVE) and
 complete (delete / LREM) them, every request waiting for its answer, each client on its own
-Unix-socket connection, all in one asyncio process. Reported: completed enqueue -> claim ->
-complete cycles per second, and the server's CPU time per cycle (from /proc/PID/stat).
+Unix-socket connection, all in one asyncio process. The producers stop after --seconds and
+the consumers then drain the backlog, as `docket bench` does, so every job enqueued is
+claimed and completed inside the measurement. (A producer makes one round trip per job and
+a consumer two, so producers that ran on would enqueue two jobs for every one completed.)
+Reported: enqueue -> claim -> complete cycles per second, up to the last completion, and the
+server's CPU time per cycle (from /proc/PID/stat).
 
     contrib/bench/compare.py --seconds 10 --clients 32            # all of them
     contrib/bench/compare.py --only docket --docketd .build/release/docketd
@@ -159,24 +163,34 @@ async def measure(server, clients, seconds):
         cycles, rate = await asyncio.to_thread(server.run, clients, seconds)
         return rate, (cpu_seconds(server.proc.pid) - cpu_before) / max(cycles, 1) * 1e6
     stop = time.monotonic() + seconds
+    producing = clients
+    produced = 0
     cycles = 0
+    drained = None
 
     async def producer():
+        nonlocal producing, produced
         call = await server.connect()
         while time.monotonic() < stop:
             await server.produce(call)
+            produced += 1
+        producing -= 1
 
     async def consumer():
-        nonlocal cycles
+        nonlocal cycles, drained
         call = await server.connect()
-        while time.monotonic() < stop:
+        # A consumer whose claim is waiting when the backlog runs out ends when that wait
+        # does (up to a second), after `drained`.
+        while producing or cycles < produced:
             if await server.consume(call):
                 cycles += 1
+                if not producing and cycles == produced:
+                    drained = time.monotonic()
 
     cpu_before = cpu_seconds(server.proc.pid)
     started = time.monotonic()
     await asyncio.gather(*[producer() for _ in range(clients)], *[consumer() for _ in range(clients)])
-    elapsed = time.monotonic() - started
+    elapsed = (drained or time.monotonic()) - started
     cpu = cpu_seconds(server.proc.pid) - cpu_before
     return cycles / elapsed, cpu / max(cycles, 1) * 1e6
 
