@@ -7,8 +7,9 @@ Unix-socket connection, all in one asyncio process. The producers stop after --s
 the consumers then drain the backlog, as `docket bench` does, so every job enqueued is
 claimed and completed inside the measurement. (A producer makes one round trip per job and
 a consumer two, so producers that ran on would enqueue two jobs for every one completed.)
-Reported: enqueue -> claim -> complete cycles per second, up to the last completion, and the
-server's CPU time per cycle (from /proc/PID/stat).
+Reported: enqueue -> claim -> complete cycles per second, up to the last completion, the
+server's CPU time per cycle (from /proc/PID/stat), and the generator's (this process, or
+`docket bench`): the two share the machine, so a heavier client leaves the server less.
 
     contrib/bench/compare.py --seconds 10 --clients 32            # all of them
     contrib/bench/compare.py --only docket --docketd .build/release/docketd
@@ -18,7 +19,7 @@ docketd is also driven by `docket bench` (Swift, the same workload chained on ev
 the "docket-bench" row. Runs are interleaved (run 1 of every server, then run 2, ...), so
 a machine that speeds up or slows down during the comparison favours none of them.
 """
-import argparse, asyncio, os, re, shutil, signal, subprocess, sys, tempfile, time
+import argparse, asyncio, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -160,8 +161,11 @@ async def measure(server, clients, seconds):
     await wait_for_socket(server.sock)
     if isinstance(server, DocketBench):
         cpu_before = cpu_seconds(server.proc.pid)
+        bench_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cycles, rate = await asyncio.to_thread(server.run, clients, seconds)
-        return rate, (cpu_seconds(server.proc.pid) - cpu_before) / max(cycles, 1) * 1e6
+        bench = resource.getrusage(resource.RUSAGE_CHILDREN)
+        bench_cpu = bench.ru_utime + bench.ru_stime - bench_before.ru_utime - bench_before.ru_stime
+        return rate, per_cycle(cpu_seconds(server.proc.pid) - cpu_before, cycles), per_cycle(bench_cpu, cycles)
     stop = time.monotonic() + seconds
     producing = clients
     produced = 0
@@ -188,11 +192,16 @@ async def measure(server, clients, seconds):
                     drained = time.monotonic()
 
     cpu_before = cpu_seconds(server.proc.pid)
+    own_before = time.process_time()
     started = time.monotonic()
     await asyncio.gather(*[producer() for _ in range(clients)], *[consumer() for _ in range(clients)])
     elapsed = (drained or time.monotonic()) - started
     cpu = cpu_seconds(server.proc.pid) - cpu_before
-    return cycles / elapsed, cpu / max(cycles, 1) * 1e6
+    return cycles / elapsed, per_cycle(cpu, cycles), per_cycle(time.process_time() - own_before, cycles)
+
+
+def per_cycle(seconds, cycles):
+    return seconds / max(cycles, 1) * 1e6
 
 
 def main():
@@ -227,16 +236,16 @@ def main():
                     server.proc.send_signal(signal.SIGTERM)
                     server.proc.wait()
                     shutil.rmtree(folder, ignore_errors=True)
-    print(f"| server | clients | cycles/s (runs) | median | server CPU µs/cycle |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"| server | clients | cycles/s (runs) | median | server CPU µs/cycle | generator CPU µs/cycle |")
+    print("|---|---:|---:|---:|---:|---:|")
     medians = {}
     for key in chosen:
         for clients in args.clients:
             runs = results[(key, clients)]
-            rate, cpu = sorted(runs)[len(runs) // 2]
+            rate, cpu, generator = sorted(runs)[len(runs) // 2]
             medians[(key, clients)] = rate
-            each = " · ".join(f"{r:,.0f}" for r, _ in runs)
-            print(f"| {names[key]} | {clients}+{clients} | {each} | {rate:,.0f} | {cpu:,.0f} |", flush=True)
+            each = " · ".join(f"{run[0]:,.0f}" for run in runs)
+            print(f"| {names[key]} | {clients}+{clients} | {each} | {rate:,.0f} | {cpu:,.0f} | {generator:,.0f} |", flush=True)
     for clients in args.clients:
         if ("docket-bench", clients) in medians:
             ours = medians[("docket-bench", clients)]
