@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -75,7 +76,8 @@ final class Terminal: Sendable {
             sources.append(source)
         }
         signalSources = sources
-        startThread { Self.readKeys(into: continuation) }
+        // A thread of its own: the read blocks, and must not hold one of the cooperative pool's.
+        Thread.detachNewThread { Self.readKeys(into: continuation) }
         return (inputs, continuation)
     }
 

@@ -1,4 +1,5 @@
 import DocketProtocol
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,7 +60,9 @@ final class ChildProcess: Sendable {
         let (pid, ours) = try Self.spawnLock.withLock { _ in try Self.spawn(command: command, environment: environment) }
         self.pid = pid
         let outcome = outcome
-        startThread {
+        // A thread of its own: the pump blocks in poll and waitpid, and must not hold one of
+        // the cooperative pool's few threads.
+        Thread.detachNewThread {
             var pump = Pump(
                 pid: pid, stdin: (ours.stdin, stdin), stdout: ours.stdout, stderr: ours.stderr, progress: ours.progress,
                 onProgress: onProgress, onOutput: onOutput)
