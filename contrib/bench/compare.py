@@ -172,6 +172,13 @@ async def measure(server, clients, seconds):
     cycles = 0
     drained = None
 
+    def note_drained():
+        # The last job may be completed before its producer has read the enqueue's answer,
+        # so both sides look.
+        nonlocal drained
+        if drained is None and not producing and cycles == produced:
+            drained = time.monotonic()
+
     async def producer():
         nonlocal producing, produced
         call = await server.connect()
@@ -179,17 +186,17 @@ async def measure(server, clients, seconds):
             await server.produce(call)
             produced += 1
         producing -= 1
+        note_drained()
 
     async def consumer():
-        nonlocal cycles, drained
+        nonlocal cycles
         call = await server.connect()
         # A consumer whose claim is waiting when the backlog runs out ends when that wait
         # does (up to a second), after `drained`.
         while producing or cycles < produced:
             if await server.consume(call):
                 cycles += 1
-                if not producing and cycles == produced:
-                    drained = time.monotonic()
+                note_drained()
 
     cpu_before = cpu_seconds(server.proc.pid)
     own_before = time.process_time()
