@@ -38,8 +38,7 @@ public final class WALCheckpointer: @unchecked Sendable {
         store.onWALCommit { [self] pages in
             if pages >= Self.thresholdPages { request() }
         }
-        let thread = DispatchQueue(label: "docket-checkpoint")
-        thread.async { self.run() }
+        startThread(name: "docket-checkpt") { [self] in run() }
     }
 
     private func request() {

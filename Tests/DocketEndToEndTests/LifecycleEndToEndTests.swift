@@ -170,6 +170,29 @@ enum Shell {
     }
 }
 
+@Suite("End to end: what an operator sees of the process")
+struct ProcessEndToEndTests {
+    /// `top -H` and `perf` name the daemon's own threads, so a busy or stuck one is known at a
+    /// glance: the writer and the flusher on both stores, the checkpointer on SQLite, the event
+    /// follower and the clock on PostgreSQL.
+    @Test(arguments: Backend.available) func threads_carryTheirNames(_ backend: Backend) async throws {
+        let daemon = try await Daemon(backend)
+        let tasks = "/proc/\(daemon.process.processIdentifier)/task"
+        let names = Set(
+            try FileManager.default.contentsOfDirectory(atPath: tasks).compactMap { task in
+                try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
+            })
+        #expect(names.contains("docket-writer"))
+        #expect(names.contains("docket-flusher"))
+        if backend == .sqlite {
+            #expect(names.contains("docket-checkpt"))
+        } else {
+            #expect(names.contains("docket-follower") && names.contains("docket-clock"))
+        }
+        #expect(daemon.stop() == 0)
+    }
+}
+
 @Suite("End to end: bulk enqueue")
 struct BulkEnqueueEndToEndTests {
     /// A thousand jobs in one request are stored in one transaction and answered in order;
