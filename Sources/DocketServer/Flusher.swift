@@ -16,7 +16,8 @@ import Glibc
 /// The writer commits without an fsync and hands each batch here. While this thread flushes
 /// the WAL, the writer already runs the next batch, and one flush covers every batch handed
 /// over before it started, so the fsync, the larger part of a commit, is off the writer's
-/// path. Batches come out in the order they were committed.
+/// path. Batches come out in the order they were committed. A writer with nothing else to do
+/// settles its batch itself through `settleHere`, when no batch is on its way through here.
 ///
 /// Reads take part too: a reader connection sees a commit as soon as it is made, so a read
 /// is answered only once every batch the writer had begun by the end of the read is durable.
@@ -30,6 +31,9 @@ final class Flusher: Sendable {
         /// Reads waiting for a batch to become durable, with the batch each waits for.
         var reads: [(batch: UInt64, promise: EventLoopPromise<Void>)] = []
         var stopping = false
+        /// The flusher thread, or the writer flushing in its place, is between taking batches
+        /// and having answered them.
+        var inFlight = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -106,25 +110,48 @@ final class Flusher: Sendable {
             wakeUp.wait()
             let (batches, upTo, stopping) = state.withLockedValue { state in
                 defer { state.pending.removeAll(keepingCapacity: true) }
+                state.inFlight = true
                 return (state.pending, state.handed, state.stopping)
             }
-            if !batches.isEmpty { flush() }
-            let reads = state.withLockedValue { state in
-                state.durable = upTo
-                let ready = state.reads.filter { $0.batch <= upTo }
-                state.reads.removeAll { $0.batch <= upTo }
-                return ready
-            }
-            // All the batches' answers in one go: one wake-up of each event loop, in order.
-            deliver(batches.flatMap(\.completions))
-            let events = batches.flatMap(\.events)
-            if !events.isEmpty { publish(events) }
-            for read in reads { read.promise.succeed() }
+            settle(batches, upTo: upTo)
             if stopping {
                 finished.signal()
                 return
             }
         }
+    }
+
+    /// Called by the writer with nothing else to do: when no batch is on its way through this
+    /// thread, the writer flushes and answers its batch itself, which spares waking this thread
+    /// and its going back to sleep. Returns false, having done nothing, otherwise.
+    func settleHere(_ completions: [Coordinator.Completion], events: [JobEvent]) -> Bool {
+        let batch = begun.load(ordering: .sequentiallyConsistent)
+        let free = state.withLockedValue { state -> Bool in
+            guard state.pending.isEmpty, !state.inFlight, !state.stopping else { return false }
+            state.inFlight = true
+            state.handed = batch
+            return true
+        }
+        guard free else { return false }
+        settle([(completions, events)], upTo: batch)
+        return true
+    }
+
+    private func settle(_ batches: [(completions: [Coordinator.Completion], events: [JobEvent])], upTo: UInt64) {
+        if !batches.isEmpty { flush() }
+        let reads = state.withLockedValue { state in
+            state.durable = upTo
+            let ready = state.reads.filter { $0.batch <= upTo }
+            state.reads.removeAll { $0.batch <= upTo }
+            return ready
+        }
+        // All the batches' answers in one go: one wake-up of each event loop, in order.
+        deliver(batches.flatMap(\.completions))
+        let events = batches.flatMap(\.events)
+        if !events.isEmpty { publish(events) }
+        for read in reads { read.promise.succeed() }
+        // Only now: a batch settled after this one must not overtake its answers or events.
+        state.withLockedValue { $0.inFlight = false }
     }
 
     private func flush() {

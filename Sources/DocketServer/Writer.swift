@@ -15,7 +15,9 @@ import Synchronization
 /// Group commit falls out of the loop: while one batch runs, new requests pile up in the
 /// inbox and all of them form the next batch, one transaction for all. The commit does not
 /// wait for the disk: the `Flusher` makes it durable and only then lets its answers out,
-/// while this thread already runs the next batch. The same loop sleeps until the earliest
+/// while this thread already runs the next batch. With no next batch in hand and the flusher
+/// free, this thread flushes and answers by itself instead: the hand-over's wake-up is a
+/// large part of a small batch's cost. The same loop sleeps until the earliest
 /// deadline (a delayed job, a lease, a claim's wait) when there is nothing to do: one timer,
 /// no polling.
 public final class Writer: Sendable {
@@ -141,7 +143,10 @@ public final class Writer: Sendable {
             busySince.store(0, ordering: .relaxed)
             batches.add(1, ordering: .relaxed)
             if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
-            flusher.hand(outcome.completions, events: outcome.events)
+            let nothingWaiting = !stopping && state.withLockedValue { $0.inbox.isEmpty && $0.wake?.isEmpty == true }
+            if !(nothingWaiting && flusher.settleHere(outcome.completions, events: outcome.events)) {
+                flusher.hand(outcome.completions, events: outcome.events)
+            }
             if stopping {
                 flusher.hand(engine.releaseAllWaiters(), events: [])
                 flusher.finish()
