@@ -94,9 +94,12 @@ public final class DocketDaemon: Sendable {
         let events = EventRoute(hub: hub)
         self.events = events
         let metrics = DocketMetrics()
+        var idleWork: (@Sendable () -> Void)?
+        if let walCheckpointer = backend.checkpointer { idleWork = { walCheckpointer.finishCheckpoint() } }
         let writer = Writer(
             coordinator: Coordinator(store: backend.store, retention: configuration.retention, sharedStore: backend.isShared),
             clock: backend.clock, logger: logger, wal: backend.wal, publish: { events.committed($0) }, metrics: metrics,
+            idleWork: idleWork,
             stallAfterMs: configuration.stallWriterAfterMs)
         context = ServerContext(
             writer: writer, hub: hub, readers: ReaderPool(readers: backend.readers, flusher: writer.flusher),
@@ -232,7 +235,10 @@ public final class DocketDaemon: Sendable {
         if let checkpoints = checkpointer?.finish() {
             logger.info(
                 "WAL checkpoints while serving",
-                metadata: ["checkpoints": "\(checkpoints.checkpoints)", "longest": "\(checkpoints.longest)"])
+                metadata: [
+                    "checkpoints": "\(checkpoints.checkpoints)", "longest": "\(checkpoints.longest)",
+                    "finished_by_writer": "\(checkpoints.finishedByWriter)",
+                ])
         }
         let channels = context.channels
         for channel in channels {

@@ -52,14 +52,19 @@ public final class Writer: Sendable {
 
     /// Where committed batches go to be made durable and answered.
     let flusher: Flusher
+    /// Store upkeep for the writer's thread at a moment when no request waits for it.
+    private let idleWork: (@Sendable () -> Void)?
 
     /// `wal` flushes each commit to disk before its answers go out; nil sends them at once
     /// (`--sync normal`, or a store whose commit is durable when it returns). Committed events
-    /// go to `publish`, for `watch` connections.
+    /// go to `publish`, for `watch` connections. `idleWork` runs on the writer's thread after
+    /// a batch when no request is waiting (SQLite finishes its WAL checkpoints there).
     public init(
         coordinator: Coordinator, clock: any WallClock, logger: Logger, wal: WALFlush?,
-        publish: @escaping @Sendable ([JobEvent]) -> Void, metrics: DocketMetrics, stallAfterMs: UInt64? = nil
+        publish: @escaping @Sendable ([JobEvent]) -> Void, metrics: DocketMetrics, idleWork: (@Sendable () -> Void)? = nil,
+        stallAfterMs: UInt64? = nil
     ) {
+        self.idleWork = idleWork
         self.engine = coordinator
         self.batchMetrics = BatchMetrics(metrics)
         self.flusher = Flusher(wal: wal, publish: publish, logger: logger)
@@ -146,6 +151,12 @@ public final class Writer: Sendable {
             let nothingWaiting = !stopping && state.withLockedValue { $0.inbox.isEmpty && $0.wake?.isEmpty == true }
             if !(nothingWaiting && flusher.settleHere(outcome.completions, events: outcome.events)) {
                 flusher.hand(outcome.completions, events: outcome.events)
+            }
+            if nothingWaiting, let idleWork {
+                // Counted as busy: a disk that stops answering inside it wedges the writer too.
+                busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+                idleWork()
+                busySince.store(0, ordering: .relaxed)
             }
             if stopping {
                 flusher.hand(engine.releaseAllWaiters(), events: [])

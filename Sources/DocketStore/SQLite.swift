@@ -75,6 +75,17 @@ final class SQLiteConnection {
         guard rc == SQLITE_OK else { throw error(rc) }
     }
 
+    /// A `PASSIVE` checkpoint, which copies what it can of the WAL into the database without
+    /// waiting for readers or the writer: how many frames the WAL holds, and how many of them
+    /// are in the database now (both -1 when another checkpoint was running).
+    func checkpointPassively() throws(StoreError) -> (frames: Int32, copied: Int32) {
+        var frames: Int32 = -1
+        var copied: Int32 = -1
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied)
+        guard rc == SQLITE_OK || rc == SQLITE_BUSY else { throw error(rc) }
+        return (frames, copied)
+    }
+
     /// The cached prepared statement for `sql`, reset and with its bindings cleared.
     func prepare(_ sql: String) throws(StoreError) -> Statement {
         if let statement = cache[SQLKey(sql: sql)] {
