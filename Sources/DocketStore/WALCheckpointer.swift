@@ -89,8 +89,7 @@ public final class WALCheckpointer: @unchecked Sendable {
             request()  // too long to copy here without holding up the next batch
             return
         }
-        _ = try? store.db.checkpointPassively()
-        finishedByWriter += 1
+        if let (_, copied) = try? store.db.checkpointPassively(), copied >= 0 { finishedByWriter += 1 }
     }
 
     private func request() {
