@@ -94,8 +94,7 @@ public final class DocketDaemon: Sendable {
         let events = EventRoute(hub: hub)
         self.events = events
         let metrics = DocketMetrics()
-        var idleWork: (@Sendable () -> Void)?
-        if let walCheckpointer = backend.checkpointer { idleWork = { walCheckpointer.finishCheckpoint() } }
+        let idleWork = backend.checkpointer.map { checkpointer -> @Sendable () -> Void in { checkpointer.finishCheckpoint() } }
         let writer = Writer(
             coordinator: Coordinator(store: backend.store, retention: configuration.retention, sharedStore: backend.isShared),
             clock: backend.clock, logger: logger, wal: backend.wal, publish: { events.committed($0) }, metrics: metrics,

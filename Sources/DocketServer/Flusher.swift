@@ -127,7 +127,7 @@ final class Flusher: Sendable {
     func settleHere(_ completions: [Coordinator.Completion], events: [JobEvent]) -> Bool {
         let batch = begun.load(ordering: .sequentiallyConsistent)
         let free = state.withLockedValue { state -> Bool in
-            guard state.pending.isEmpty, !state.inFlight, !state.stopping else { return false }
+            guard state.pending.isEmpty, !state.inFlight else { return false }
             state.inFlight = true
             state.handed = batch
             return true
