@@ -16,8 +16,9 @@ import Glibc
 /// The writer commits without an fsync and hands each batch here. While this thread flushes
 /// the WAL, the writer already runs the next batch, and one flush covers every batch handed
 /// over before it started, so the fsync, the larger part of a commit, is off the writer's
-/// path. Batches come out in the order they were committed. A writer with nothing else to do
-/// settles its batch itself through `settleHere`, when no batch is on its way through here.
+/// path. Batches come out in the order they were committed. A writer with nothing else to do,
+/// or whose flushes are quick (`quickFlush`), settles its batch itself through `settleHere`,
+/// when no batch is on its way through here.
 ///
 /// Reads take part too: a reader connection sees a commit as soon as it is made, so a read
 /// is answered only once every batch the writer had begun by the end of the read is durable.
@@ -48,6 +49,15 @@ final class Flusher: Sendable {
     private let logger: Logger
     /// When the flush in progress started (monotonic ns), 0 while idle.
     private let busySince = Atomic<UInt64>(0)
+    /// How long a flush takes, as a moving average over the last few (ns).
+    private let typicalFlush = Atomic<UInt64>(0)
+    /// Below this, a flush is cheaper for the writer to do in place than to hand over: the
+    /// hand-over wakes this thread and, later, the writer again, and on a busy machine those
+    /// wake-ups cost more than a short flush would let the writer do meanwhile. A slow disk's
+    /// flush is worth overlapping with the next batch. Measured on a virtual disk whose flush
+    /// takes about 200 µs: settling in place used 7–17% less CPU per job and served up to 19%
+    /// more; with each flush slowed by a further 0.3–1 ms, handing over served up to 20% more.
+    static let quickFlush: UInt64 = 350_000
 
     init(wal: WALFlush?, publish: @escaping @Sendable ([JobEvent]) -> Void, logger: Logger) {
         self.wal = wal
@@ -121,9 +131,16 @@ final class Flusher: Sendable {
         }
     }
 
-    /// Called by the writer with nothing else to do: when no batch is on its way through this
-    /// thread, the writer flushes and answers its batch itself, which spares waking this thread
-    /// and its going back to sleep. Returns false, having done nothing, otherwise.
+    /// True when flushes have lately been quick enough for the writer to settle its batches
+    /// itself even with requests waiting (see `quickFlush`); always without a WAL to flush.
+    var flushesAreQuick: Bool {
+        wal == nil || typicalFlush.load(ordering: .relaxed) < Self.quickFlush
+    }
+
+    /// Called by the writer with nothing else to do, or when flushes are quick: when no batch
+    /// is on its way through this thread, the writer flushes and answers its batch itself,
+    /// which spares waking this thread and its going back to sleep. Returns false, having done
+    /// nothing, otherwise.
     func settleHere(_ completions: [Coordinator.Completion], events: [JobEvent]) -> Bool {
         let batch = begun.load(ordering: .sequentiallyConsistent)
         let free = state.withLockedValue { state -> Bool in
@@ -156,10 +173,15 @@ final class Flusher: Sendable {
 
     private func flush() {
         guard let wal else { return }
-        busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        let started = DispatchTime.now().uptimeNanoseconds
+        busySince.store(started, ordering: .relaxed)
         defer { busySince.store(0, ordering: .relaxed) }
         do {
-            try wal.flush()
+            guard try wal.flush() else { return }
+            // Only this thread or the writer flushes, one at a time, so the update cannot race.
+            let took = DispatchTime.now().uptimeNanoseconds &- started
+            let typical = typicalFlush.load(ordering: .relaxed)
+            typicalFlush.store(typical - typical / 8 + took / 8, ordering: .relaxed)
         } catch {
             Writer.exitUnanswered(error.protocolError.message, logger: logger)
         }

@@ -149,7 +149,7 @@ public final class Writer: Sendable {
             batches.add(1, ordering: .relaxed)
             if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
             let nothingWaiting = !stopping && state.withLockedValue { $0.inbox.isEmpty && $0.wake?.isEmpty == true }
-            if !(nothingWaiting && flusher.settleHere(outcome.completions, events: outcome.events)) {
+            if !((nothingWaiting || flusher.flushesAreQuick) && flusher.settleHere(outcome.completions, events: outcome.events)) {
                 flusher.hand(outcome.completions, events: outcome.events)
             }
             if nothingWaiting, let idleWork {

@@ -44,12 +44,15 @@ public final class WALFlush: Sendable {
 
     /// Returns once every commit made before the call is on disk. A failure is
     /// `commitUnsettled`: the kernel may have dropped the pages it could not write.
-    public func flush() throws(StoreError) {
-        guard unflushed.exchange(false, ordering: .sequentiallyConsistent) else { return }
+    /// Returns false when there was nothing to flush.
+    @discardableResult
+    public func flush() throws(StoreError) -> Bool {
+        guard unflushed.exchange(false, ordering: .sequentiallyConsistent) else { return false }
         while fdatasync(descriptor) != 0 {
             guard errno == EINTR else {
                 throw .commitUnsettled("fdatasync of \(path) failed: \(String(cString: strerror(errno)))")
             }
         }
+        return true
     }
 }
