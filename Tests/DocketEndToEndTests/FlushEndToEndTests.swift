@@ -58,12 +58,14 @@ struct FlushEndToEndTests {
     /// A quick flush costs the writer less than handing it over, so the writer settles its
     /// batches itself while flushes are quick (and whenever nothing waits); a slow one is worth
     /// overlapping with the next batch, so it goes to the flusher thread. Here every fdatasync
-    /// is held for 3 ms while a client sends an enqueue every half millisecond or so without
-    /// waiting for the answers, so requests keep arriving while the writer works: the flusher
-    /// thread must make a good share of the flushes, and every answer must still come, in order. (Clients that each
-    /// wait for their answer fall into step with the flushes, and then nothing waits when a
-    /// batch is done. That a quick disk's flushes stay with the writer is not asserted: how
-    /// quick the disk under the tests is, is not known.)
+    /// is held for 3 ms while a client sends a bulk enqueue of 100 jobs every 2 ms, for 0.3 s,
+    /// without waiting for the answers: what arrives during a flush takes the writer longer
+    /// than that, so requests are waiting when such a batch is done, and the flusher thread
+    /// must make flushes. Every answer must still come, in order. (Clients that each wait for
+    /// their answer fall into step with the flushes, and then nothing waits when a batch is
+    /// done; so do small requests on a loaded machine, where a held flush lasts long enough for
+    /// all of them to arrive. That a quick disk's flushes stay with the writer is not asserted:
+    /// how quick the disk under the tests is, is not known.)
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/strace"), "needs strace"))
     func slowFlushes_goToTheFlusherThread() async throws {
         let databaseFolder = try Daemon.makeFolder("slow-flush-db")
@@ -76,17 +78,18 @@ struct FlushEndToEndTests {
                 "exec /usr/bin/strace --seccomp-bpf -D -f -q -o \(trace) -e trace=fdatasync -e inject=fdatasync:delay_enter=3000 \"$0\" \"$@\""
         )
         let stream = try RawSocket(path: daemon.socketPath)
-        let jobs = 200
-        for n in 0..<jobs {
-            try await stream.send(#"{"op":"enqueue","queue":"slow-disk","payload":\#(n),"fields":["payload"]}"# + "\n")
-            try await Task.sleep(for: .microseconds(500))
+        let requests = 150
+        let jobs = Array(repeating: #"{"queue":"slow-disk","payload":0}"#, count: 100).joined(separator: ",")
+        try await stream.send(
+            lines: (0..<requests).map { #"{"op":"enqueue","id":\#($0),"jobs":[\#(jobs)],"fields":[]}"# },
+            gapMicroseconds: 2000)
+        var answered: [Int] = []
+        for _ in 0..<requests {
+            let answer = try await stream.readJSON()
+            #expect((answer["jobs"] as? [Any])?.count == 100)
+            answered.append(answer["id"] as? Int ?? -1)
         }
-        var payloads: [Int] = []
-        for _ in 0..<jobs {
-            let job = try await stream.readJSON()["job"] as? [String: Any]
-            payloads.append(job?["payload"] as? Int ?? -1)
-        }
-        #expect(payloads == Array(0..<jobs))
+        #expect(answered == Array(0..<requests))
         let names = threadNames(of: daemon.process.processIdentifier)
         #expect(daemon.stop() == 0)
 
@@ -95,11 +98,9 @@ struct FlushEndToEndTests {
             guard let tid = line.split(separator: " ").first.flatMap({ Int32($0) }) else { continue }
             flushesByThread[names[tid] ?? "gone", default: 0] += 1
         }
-        // The writer still flushes the batches after which nothing was waiting: three to nine
-        // of some 35 when the machine is idle, half of them on a loaded one, where the client
-        // sends more slowly. Settling every batch in the writer leaves the flusher none.
-        let (flusher, writer) = (flushesByThread["docket-flusher"] ?? 0, flushesByThread["docket-writer"] ?? 0)
-        #expect(flusher * 5 >= flusher + writer, "fdatasync calls by thread: \(flushesByThread)")
+        // The writer still flushes the batches after which nothing was waiting (the first,
+        // at least). Settling every batch in the writer leaves the flusher none.
+        #expect((flushesByThread["docket-flusher"] ?? 0) > 0, "fdatasync calls by thread: \(flushesByThread)")
     }
 
     /// Thread id to name, for the threads of `process`.

@@ -39,6 +39,17 @@ final class RawSocket: @unchecked Sendable {
 
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
+    /// Sends `lines` one by one, `gapMicroseconds` apart, timed on the socket's own queue, so a
+    /// cooperative pool kept busy by other tests cannot bunch them up or spread them out.
+    func send(lines: [String], gapMicroseconds: UInt32) async throws {
+        try await offload {
+            for line in lines {
+                try self.sendBlocking(Array((line + "\n").utf8))
+                usleep(gapMicroseconds)
+            }
+        }
+    }
+
     /// The next line, or `nil` when the daemon closed the connection.
     func readLine() async throws -> String? {
         try await offload { try self.readLineBlocking() }
