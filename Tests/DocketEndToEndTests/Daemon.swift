@@ -140,6 +140,20 @@ final class Daemon: @unchecked Sendable {
     func connect() async throws -> DocketConnection {
         try await DocketConnection.connect(socketPath: socketPath)
     }
+
+    /// The running daemon's threads, by thread id: their names from `/proc` (docketd names
+    /// its own threads, `docket-writer` and so on).
+    func threadNames() -> [Int32: String] {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        var names: [Int32: String] = [:]
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [] {
+            guard let tid = Int32(task),
+                let name = try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8)
+            else { continue }
+            names[tid] = name.trimmingCharacters(in: .newlines)
+        }
+        return names
+    }
 }
 
 struct DaemonFailure: Error, CustomStringConvertible {

@@ -90,7 +90,7 @@ struct FlushEndToEndTests {
             answered.append(answer["id"] as? Int ?? -1)
         }
         #expect(answered == Array(0..<requests))
-        let names = threadNames(of: daemon.process.processIdentifier)
+        let names = daemon.threadNames()
         #expect(daemon.stop() == 0)
 
         var flushesByThread: [String: Int] = [:]
@@ -101,18 +101,5 @@ struct FlushEndToEndTests {
         // The writer still flushes the batches after which nothing was waiting (the first,
         // at least). Settling every batch in the writer leaves the flusher none.
         #expect((flushesByThread["docket-flusher"] ?? 0) > 0, "fdatasync calls by thread: \(flushesByThread)")
-    }
-
-    /// Thread id to name, for the threads of `process`.
-    private func threadNames(of process: Int32) -> [Int32: String] {
-        let tasks = "/proc/\(process)/task"
-        var names: [Int32: String] = [:]
-        for task in (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [] {
-            guard let tid = Int32(task),
-                let name = try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8)
-            else { continue }
-            names[tid] = name.trimmingCharacters(in: .newlines)
-        }
-        return names
     }
 }

@@ -177,11 +177,7 @@ struct ProcessEndToEndTests {
     /// follower and the clock on PostgreSQL.
     @Test(arguments: Backend.available) func threads_carryTheirNames(_ backend: Backend) async throws {
         let daemon = try await Daemon(backend)
-        let tasks = "/proc/\(daemon.process.processIdentifier)/task"
-        let names = Set(
-            try FileManager.default.contentsOfDirectory(atPath: tasks).compactMap { task in
-                try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
-            })
+        let names = Set(daemon.threadNames().values)
         #expect(names.contains("docket-writer"))
         #expect(names.contains("docket-flusher"))
         if backend == .sqlite {
