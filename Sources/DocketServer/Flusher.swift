@@ -17,8 +17,8 @@ import Glibc
 /// the WAL, the writer already runs the next batch, and one flush covers every batch handed
 /// over before it started, so the fsync, the larger part of a commit, is off the writer's
 /// path. Batches come out in the order they were committed. A writer with nothing else to do,
-/// or whose flushes are quick (`quickFlush`), settles its batch itself through `settleHere`,
-/// when no batch is on its way through here.
+/// or whose flushes are quick (`quickFlush`), settles its batch itself (`settle`), when no
+/// batch is on its way through here.
 ///
 /// Reads take part too: a reader connection sees a commit as soon as it is made, so a read
 /// is answered only once every batch the writer had begun by the end of the read is durable.
@@ -47,8 +47,8 @@ final class Flusher: Sendable {
     /// Where committed events go (see `EventRoute`).
     private let publish: @Sendable ([JobEvent]) -> Void
     private let logger: Logger
-    /// When the flush in progress started (monotonic ns), 0 while idle.
-    private let busySince = Atomic<UInt64>(0)
+    /// The flush in progress, whichever thread runs it.
+    private let busy = BusyWatch()
     /// How long a flush takes, as a moving average over the last few (ns).
     private let typicalFlush = Atomic<UInt64>(0)
     /// Below this, a flush is cheaper for the writer to do in place than to hand over: the
@@ -103,9 +103,7 @@ final class Flusher: Sendable {
 
     /// False when one flush has taken longer than `limit`: a disk that no longer answers.
     func isMakingProgress(limit: TimeAmount) -> Bool {
-        let since = busySince.load(ordering: .relaxed)
-        guard since != 0 else { return true }
-        return Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds
+        busy.isMakingProgress(limit: limit)
     }
 
     /// Flushes and answers what was handed over, then ends the thread. The writer has stopped.
@@ -131,17 +129,21 @@ final class Flusher: Sendable {
         }
     }
 
-    /// True when flushes have lately been quick enough for the writer to settle its batches
-    /// itself even with requests waiting (see `quickFlush`); always without a WAL to flush.
-    var flushesAreQuick: Bool {
-        wal == nil || typicalFlush.load(ordering: .relaxed) < Self.quickFlush
+    /// Called by the writer once the batch it began last has committed: when no batch is on
+    /// its way through this thread, and either the writer has nothing else to do (`writerIdle`)
+    /// or flushes have lately been quick (see `quickFlush`; always so without a WAL to flush),
+    /// the writer flushes and answers its batch itself, which spares waking this thread and
+    /// its going back to sleep. Otherwise the batch is handed over.
+    func settle(_ completions: [Coordinator.Completion], events: [JobEvent], writerIdle: Bool) {
+        let quick = wal == nil || typicalFlush.load(ordering: .relaxed) < Self.quickFlush
+        if !((writerIdle || quick) && settleHere(completions, events: events)) {
+            hand(completions, events: events)
+        }
     }
 
-    /// Called by the writer with nothing else to do, or when flushes are quick: when no batch
-    /// is on its way through this thread, the writer flushes and answers its batch itself,
-    /// which spares waking this thread and its going back to sleep. Returns false, having done
-    /// nothing, otherwise.
-    func settleHere(_ completions: [Coordinator.Completion], events: [JobEvent]) -> Bool {
+    /// Settles the batch on the calling thread, the writer's, when no batch is on its way
+    /// through this thread; returns false, having done nothing, otherwise.
+    private func settleHere(_ completions: [Coordinator.Completion], events: [JobEvent]) -> Bool {
         let batch = begun.load(ordering: .sequentiallyConsistent)
         let free = state.withLockedValue { state -> Bool in
             guard state.pending.isEmpty, !state.inFlight else { return false }
@@ -173,17 +175,17 @@ final class Flusher: Sendable {
 
     private func flush() {
         guard let wal else { return }
-        let started = DispatchTime.now().uptimeNanoseconds
-        busySince.store(started, ordering: .relaxed)
-        defer { busySince.store(0, ordering: .relaxed) }
-        do {
-            guard try wal.flush() else { return }
-            // Only this thread or the writer flushes, one at a time, so the update cannot race.
-            let took = DispatchTime.now().uptimeNanoseconds &- started
-            let typical = typicalFlush.load(ordering: .relaxed)
-            typicalFlush.store(typical - typical / 8 + took / 8, ordering: .relaxed)
-        } catch {
-            Writer.exitUnanswered(error.protocolError.message, logger: logger)
+        busy.during {
+            let started = DispatchTime.now().uptimeNanoseconds
+            do throws(StoreError) {
+                guard try wal.flush() else { return }
+                // Only this thread or the writer flushes, one at a time, so the update cannot race.
+                let took = DispatchTime.now().uptimeNanoseconds &- started
+                let typical = typicalFlush.load(ordering: .relaxed)
+                typicalFlush.store(typical - typical / 8 + took / 8, ordering: .relaxed)
+            } catch {
+                Writer.exitUnanswered(error.protocolError.message, logger: logger)
+            }
         }
     }
 

@@ -38,9 +38,9 @@ public final class Writer: Sendable {
     private let waiting = Atomic<Int>(0)
     /// Batches committed so far.
     private let batches = Atomic<Int>(0)
-    /// When the batch in progress started (monotonic ns), 0 while idle; the watchdog stops
-    /// vouching for a daemon whose writer has been inside one batch for too long.
-    private let busySince = Atomic<UInt64>(0)
+    /// The batch (or idle work) in progress; the watchdog stops vouching for a daemon whose
+    /// writer has been inside one for too long.
+    private let busy = BusyWatch()
     /// Test-only fault: after this many ms of uptime the writer wedges inside its next batch.
     private let stallAfterMs: UInt64?
     private let startedAt = DispatchTime.now().uptimeNanoseconds
@@ -80,9 +80,7 @@ public final class Writer: Sendable {
     /// taken that long: a wedged disk or a stuck lock, which systemd should answer by
     /// restarting the daemon.
     public func isMakingProgress(limit: TimeAmount) -> Bool {
-        let since = busySince.load(ordering: .relaxed)
-        guard since == 0 || Int64(DispatchTime.now().uptimeNanoseconds &- since) < limit.nanoseconds else { return false }
-        return flusher.isMakingProgress(limit: limit)
+        busy.isMakingProgress(limit: limit) && flusher.isMakingProgress(limit: limit)
     }
 
     /// Starts the writer thread.
@@ -140,23 +138,20 @@ public final class Writer: Sendable {
             if batch.isEmpty, !woken, !stopping, deadline.map({ clock.now() < $0 }) ?? true {
                 continue  // a wake-up whose request was already taken by the previous batch
             }
-            busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-            stallIfFaultInjected()
-            flusher.beginBatch()
-            let outcome = batchMetrics.measure { engine.process(batch, now: clock.now(), wake: woken ? wake : []) }
-            if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
-            busySince.store(0, ordering: .relaxed)
+            let outcome = busy.during {
+                stallIfFaultInjected()
+                flusher.beginBatch()
+                let outcome = batchMetrics.measure { engine.process(batch, now: clock.now(), wake: woken ? wake : []) }
+                if case .commitUnsettled(let message)? = outcome.failure { Self.exitUnanswered(message, logger: logger) }
+                return outcome
+            }
             batches.add(1, ordering: .relaxed)
             if let failure = outcome.failure { reportFailure(failure, requests: batch.count) }
             let nothingWaiting = !stopping && state.withLockedValue { $0.inbox.isEmpty && $0.wake?.isEmpty == true }
-            if !((nothingWaiting || flusher.flushesAreQuick) && flusher.settleHere(outcome.completions, events: outcome.events)) {
-                flusher.hand(outcome.completions, events: outcome.events)
-            }
+            flusher.settle(outcome.completions, events: outcome.events, writerIdle: nothingWaiting)
             if nothingWaiting, let idleWork {
                 // Counted as busy: a disk that stops answering inside it wedges the writer too.
-                busySince.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
-                idleWork()
-                busySince.store(0, ordering: .relaxed)
+                busy.during(idleWork)
             }
             if stopping {
                 flusher.hand(engine.releaseAllWaiters(), events: [])

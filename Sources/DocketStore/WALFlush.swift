@@ -45,7 +45,6 @@ public final class WALFlush: Sendable {
     /// Returns once every commit made before the call is on disk. A failure is
     /// `commitUnsettled`: the kernel may have dropped the pages it could not write.
     /// Returns false when there was nothing to flush.
-    @discardableResult
     public func flush() throws(StoreError) -> Bool {
         guard unflushed.exchange(false, ordering: .sequentiallyConsistent) else { return false }
         while fdatasync(descriptor) != 0 {
