@@ -110,8 +110,8 @@ public final class DocketDaemon: Sendable {
                 let latest = try backend.readers[0].latestEventSeq()
                 events.follow(
                     with: PostgresEventFollower(
-                        settings: store.settings, origin: store.origin, channel: store.channel, after: latest, logger: logger, deliver: { hub.publish($0) },
-                        wake: { writer.wake($0) }))
+                        settings: store.settings, origin: store.origin, channel: store.channel, after: latest, logger: logger,
+                        isWatched: { hub.isWatched }, deliver: { hub.publish($0) }, wake: { writer.wake($0) }))
             } catch {
                 throw StartupError("cannot read the event log: \(Self.describe(error))")
             }

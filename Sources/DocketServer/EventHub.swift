@@ -24,6 +24,12 @@ public final class EventHub: Sendable {
         subscribers.withLockedValue { $0[key] = nil }
     }
 
+    /// Whether any connection watches; while none does, a shared store's events need not be
+    /// read back at all (see `PostgresEventFollower`).
+    var isWatched: Bool {
+        subscribers.withLockedValue { !$0.isEmpty }
+    }
+
     func publish(_ events: [JobEvent]) {
         let current = subscribers.withLockedValue { Array($0.values) }
         for subscriber in current {

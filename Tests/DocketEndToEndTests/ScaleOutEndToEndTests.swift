@@ -148,6 +148,50 @@ struct ScaleOutEndToEndTests {
         #expect(seqs == Array(1...(perDaemon * daemons.count)), "every seq once, in order, none missing")
     }
 
+    /// While no connection watches, a daemon does not read the others' events back; a watch
+    /// started after such a stretch, whether it replays from the start or goes live from its
+    /// answer, still gets every event once and in order while all the daemons write.
+    @Test func watchAfterUnwatchedWrites_missesNothing() async throws {
+        let daemons = try await cluster()
+        let perDaemon = 150
+        func write(from offset: Int) -> [Task<Void, any Error>] {
+            daemons.map { daemon in
+                Task {
+                    let client = try await daemon.connect()
+                    for index in offset..<offset + perDaemon {
+                        _ = try await client.job(["op": "enqueue", "queue": "w", "payload": .int(Int64(index))])
+                    }
+                    await client.close()
+                }
+            }
+        }
+        for writer in write(from: 0) { try await writer.value }
+        // Unwatched, the followers are not woken by commits; their once-a-second round moves
+        // their place on without reading. Let that round run before anyone watches.
+        try await Task.sleep(for: .milliseconds(1500))
+        let unwatched = perDaemon * daemons.count
+        let replaying = try RawSocket(path: daemons[0].socketPath)
+        try await replaying.send("{\"op\":\"watch\",\"since\":0}\n")
+        _ = try await replaying.readJSON()
+        let live = try RawSocket(path: daemons[1].socketPath)
+        try await live.send("{\"op\":\"watch\"}\n")
+        let latest = try #require(try await live.readJSON()["seq"] as? Int)
+        #expect(latest == unwatched)
+        let writers = write(from: perDaemon)
+        let total = unwatched * 2
+        func seqs(from socket: RawSocket, upTo last: Int) async throws -> [Int] {
+            var seen: [Int] = []
+            while seen.last ?? 0 < last {
+                let line = try await socket.readJSON()
+                if let event = line["event"] as? [String: Any] { seen.append(event["seq"] as! Int) }
+            }
+            return seen
+        }
+        #expect(try await seqs(from: replaying, upTo: total) == Array(1...total), "the replay, then the live events")
+        #expect(try await seqs(from: live, upTo: total) == Array(latest + 1...total), "live from the answer's seq")
+        for writer in writers { try await writer.value }
+    }
+
     /// A schedule's slot fires once with every daemon running, and again none when they all
     /// restart (one of them killed).
     @Test func cronSlot_firesOnceAcrossDaemonsAndRestarts() async throws {

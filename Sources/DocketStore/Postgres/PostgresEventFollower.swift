@@ -12,10 +12,19 @@ import Synchronization
 /// once a second in case a notification was lost (a reconnect, say); this daemon's own
 /// events need no read when nothing came between (`committed`). Since seqs become visible in order (see
 /// `PostgresJobStore.commit`), reading past the last one seen never skips an event.
+///
+/// While no connection of this daemon watches, nothing is read: the events would go nowhere,
+/// and with several daemons the reads were a tenth of the database's work and most of this
+/// thread's wake-ups. The place moves on to the newest seq known to be committed instead
+/// (from this daemon's commits and the others' notifications); every seq below it is
+/// committed too, so a watch that starts later finds those in the log, and the reads resume
+/// from there. The notifications still wake parked claims.
 public final class PostgresEventFollower: Sendable {
     private struct State {
         /// This daemon's own committed events, in commit order, not yet delivered.
         var local: [JobEvent] = []
+        /// The newest seq known to be committed while nobody watched.
+        var committedUnwatched: Int64 = 0
         var stopping = false
     }
 
@@ -28,6 +37,8 @@ public final class PostgresEventFollower: Sendable {
     private let logger: Logger
     private let deliver: @Sendable ([JobEvent]) -> Void
     private let wake: @Sendable (Set<String>?) -> Void
+    /// Whether any connection of this daemon watches the events.
+    private let isWatched: @Sendable () -> Bool
     /// The `from` of this daemon's own notifications, which say nothing new to it.
     private let origin: String
     /// The store's channel.
@@ -35,12 +46,14 @@ public final class PostgresEventFollower: Sendable {
     /// How long the thread waits for news before it reads anyway.
     static let fallbackPollMs = 1000
 
-    /// `deliver` gets every event after `seq`, in order, on the follower's thread; `wake` the
-    /// queues where a job may have become eligible (nil: any queue).
+    /// `deliver` gets every event after `seq`, in order, on the follower's thread, while
+    /// `isWatched`; `wake` the queues where a job may have become eligible (nil: any queue).
     public init(
         settings: PostgresSettings, origin: String, channel: String, after seq: Int64, logger: Logger,
-        deliver: @escaping @Sendable ([JobEvent]) -> Void, wake: @escaping @Sendable (Set<String>?) -> Void
+        isWatched: @escaping @Sendable () -> Bool, deliver: @escaping @Sendable ([JobEvent]) -> Void,
+        wake: @escaping @Sendable (Set<String>?) -> Void
     ) {
+        self.isWatched = isWatched
         self.settings = settings
         self.origin = origin
         self.channel = channel
@@ -56,9 +69,17 @@ public final class PostgresEventFollower: Sendable {
     /// event delivered they go out without a read; when another daemon's events came in
     /// between, the log is read.
     public func committed(_ events: [JobEvent]) {
-        guard !events.isEmpty else { return }
-        state.withLock { $0.local += events }
-        signal.signal()
+        guard let newest = events.last else { return }
+        if isWatched() {
+            state.withLock { $0.local += events }
+            signal.signal()
+        } else {
+            passedUnwatched(newest.seq)
+        }
+    }
+
+    private func passedUnwatched(_ seq: Int64) {
+        state.withLock { $0.committedUnwatched = max($0.committedUnwatched, seq) }
     }
 
     public func stop() {
@@ -76,17 +97,18 @@ public final class PostgresEventFollower: Sendable {
         var timedOut = false
         var announcedListening = false
         while true {
-            let (local, stopping) = state.withLock { state in
+            let (local, committedUnwatched, stopping) = state.withLock { state in
                 defer { state.local.removeAll(keepingCapacity: true) }
-                return (state.local, state.stopping)
+                return (state.local, state.committedUnwatched, state.stopping)
             }
             if stopping { break }
+            let watched = isWatched()
             // Every waiting claim looks again after a quiet second or a reconnect, in case a
             // notification was lost; otherwise notifications wake them (see `notified`).
             var wakeAll = timedOut
             // Own events that follow on from the last one delivered need no read.
             let following = local.drop { $0.seq <= last }
-            if !timedOut, let first = following.first, first.seq == last + 1,
+            if watched, !timedOut, let first = following.first, first.seq == last + 1,
                 zip(following, following.dropFirst()).allSatisfy({ $1.seq == $0.seq + 1 })
             {
                 last = following.last!.seq
@@ -102,7 +124,8 @@ public final class PostgresEventFollower: Sendable {
                     listeningOn = ObjectIdentifier(connection)
                     wakeAll = true
                 }
-                while true {
+                if !watched { last = max(last, committedUnwatched) }
+                while watched {
                     let events = try reader.events(after: last, scope: .everything, limit: 1000)
                     guard let newest = events.last else { break }
                     last = newest.seq
@@ -141,7 +164,11 @@ public final class PostgresEventFollower: Sendable {
         guard let value = try? JSONParser.parse(payload) else { return }
         if value["from"]?.string == origin { return }
         wake(value["wake"]?.array.map { Set($0.compactMap(\.string)) })
-        signal.signal()
+        if isWatched() {
+            signal.signal()
+        } else if let seq = value["seq"]?.int64 {
+            passedUnwatched(seq)
+        }
     }
 
 }
