@@ -16,9 +16,9 @@ import Synchronization
 /// While no connection of this daemon watches, nothing is read: the events would go nowhere,
 /// and with several daemons the reads were a tenth of the database's work and most of this
 /// thread's wake-ups. The place moves on to the newest seq known to be committed instead
-/// (from this daemon's commits and the others' notifications); every seq below it is
-/// committed too, so a watch that starts later finds those in the log, and the reads resume
-/// from there. The notifications still wake parked claims.
+/// (from this daemon's commits and the others' notifications, noted only while nobody
+/// watches); every seq below it is committed too, so a watch that starts later finds those
+/// in the log, and the reads resume from there. The notifications still wake parked claims.
 public final class PostgresEventFollower: Sendable {
     private struct State {
         /// This daemon's own committed events, in commit order, not yet delivered.
@@ -102,6 +102,10 @@ public final class PostgresEventFollower: Sendable {
                 return (state.local, state.committedUnwatched, state.stopping)
             }
             if stopping { break }
+            // Every seq passed while nobody watched was committed before any watch present now
+            // began, so that watch replays it from the log or starts past it: delivering it
+            // again would only fill the watch's buffer (a busy second's events could overflow it).
+            last = max(last, committedUnwatched)
             let watched = isWatched()
             // Every waiting claim looks again after a quiet second or a reconnect, in case a
             // notification was lost; otherwise notifications wake them (see `notified`).
@@ -124,7 +128,6 @@ public final class PostgresEventFollower: Sendable {
                     listeningOn = ObjectIdentifier(connection)
                     wakeAll = true
                 }
-                if !watched { last = max(last, committedUnwatched) }
                 while watched {
                     let events = try reader.events(after: last, scope: .everything, limit: 1000)
                     guard let newest = events.last else { break }
