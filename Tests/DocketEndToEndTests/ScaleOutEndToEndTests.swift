@@ -132,20 +132,30 @@ struct ScaleOutEndToEndTests {
         let socket = try RawSocket(path: daemons[0].socketPath)
         try await socket.send("{\"op\":\"watch\",\"since\":0}\n")
         _ = try await socket.readJSON()
-        let writers = daemons.map { daemon in
+        let writers = enqueueThroughEach(daemons, payloads: 0..<perDaemon)
+        let total = perDaemon * daemons.count
+        #expect(try await eventSeqs(from: socket, through: total) == Array(1...total), "every seq once, in order, none missing")
+        for writer in writers { try await writer.value }
+    }
+
+    /// Each daemon enqueues one job per payload on queue `w`, on a connection of its own.
+    func enqueueThroughEach(_ daemons: [Daemon], payloads: Range<Int>) -> [Task<Void, any Error>] {
+        daemons.map { daemon in
             Task {
                 let client = try await daemon.connect()
-                for index in 0..<perDaemon { _ = try await client.job(["op": "enqueue", "queue": "w", "payload": .int(Int64(index))]) }
+                for payload in payloads { _ = try await client.job(["op": "enqueue", "queue": "w", "payload": .int(Int64(payload))]) }
                 await client.close()
             }
         }
+    }
+
+    /// The seqs of the events a watch receives, up to the one that reaches `last`.
+    func eventSeqs(from watch: RawSocket, through last: Int) async throws -> [Int] {
         var seqs: [Int] = []
-        while seqs.count < perDaemon * daemons.count {
-            let line = try await socket.readJSON()
-            if let event = line["event"] as? [String: Any] { seqs.append(event["seq"] as! Int) }
+        while seqs.last ?? 0 < last {
+            if let event = try await watch.readJSON()["event"] as? [String: Any] { seqs.append(event["seq"] as! Int) }
         }
-        for writer in writers { try await writer.value }
-        #expect(seqs == Array(1...(perDaemon * daemons.count)), "every seq once, in order, none missing")
+        return seqs
     }
 
     /// While no connection watches, a daemon does not read the others' events back; a watch
@@ -154,18 +164,7 @@ struct ScaleOutEndToEndTests {
     @Test func watchAfterUnwatchedWrites_missesNothing() async throws {
         let daemons = try await cluster()
         let perDaemon = 150
-        func write(from offset: Int) -> [Task<Void, any Error>] {
-            daemons.map { daemon in
-                Task {
-                    let client = try await daemon.connect()
-                    for index in offset..<offset + perDaemon {
-                        _ = try await client.job(["op": "enqueue", "queue": "w", "payload": .int(Int64(index))])
-                    }
-                    await client.close()
-                }
-            }
-        }
-        for writer in write(from: 0) { try await writer.value }
+        for writer in enqueueThroughEach(daemons, payloads: 0..<perDaemon) { try await writer.value }
         // Unwatched, the followers are not woken by commits; their once-a-second round moves
         // their place on without reading. Let that round run before anyone watches.
         try await Task.sleep(for: .milliseconds(1500))
@@ -177,18 +176,10 @@ struct ScaleOutEndToEndTests {
         try await live.send("{\"op\":\"watch\"}\n")
         let latest = try #require(try await live.readJSON()["seq"] as? Int)
         #expect(latest == unwatched)
-        let writers = write(from: perDaemon)
+        let writers = enqueueThroughEach(daemons, payloads: perDaemon..<perDaemon * 2)
         let total = unwatched * 2
-        func seqs(from socket: RawSocket, upTo last: Int) async throws -> [Int] {
-            var seen: [Int] = []
-            while seen.last ?? 0 < last {
-                let line = try await socket.readJSON()
-                if let event = line["event"] as? [String: Any] { seen.append(event["seq"] as! Int) }
-            }
-            return seen
-        }
-        #expect(try await seqs(from: replaying, upTo: total) == Array(1...total), "the replay, then the live events")
-        #expect(try await seqs(from: live, upTo: total) == Array(latest + 1...total), "live from the answer's seq")
+        #expect(try await eventSeqs(from: replaying, through: total) == Array(1...total), "the replay, then the live events")
+        #expect(try await eventSeqs(from: live, through: total) == Array(latest + 1...total), "live from the answer's seq")
         for writer in writers { try await writer.value }
     }
 

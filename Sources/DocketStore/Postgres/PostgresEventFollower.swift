@@ -43,7 +43,8 @@ public final class PostgresEventFollower: Sendable {
     private let origin: String
     /// The store's channel.
     private let channel: String
-    /// How long the thread waits for news before it reads anyway.
+    /// How long the thread waits for news before it looks anyway (reads, when watched, and
+    /// wakes every parked claim).
     static let fallbackPollMs = 1000
 
     /// `deliver` gets every event after `seq`, in order, on the follower's thread, while
