@@ -98,9 +98,10 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         if events.isEmpty && !wokenQueues.isEmpty {
             try session.send("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))])
         }
-        try session.run("COMMIT", committing: true)
-        if let inserted {
-            guard let base = (try? inserted.wait())?.first?.makeRandomAccess().int(0) else {
+        let committed = try session.send("COMMIT")
+        let answers = try session.answers([inserted, committed].compactMap { $0 }, committing: true)
+        if inserted != nil {
+            guard let base = answers[0].first?.makeRandomAccess().int(0) else {
                 throw .inDoubt("the seqs of a committed transaction's events could not be read back")
             }
             for index in events.indices { events[index].seq = base + Int64(index) + 1 }

@@ -38,6 +38,8 @@ final class PostgresSession {
         if let connection { _ = try? connection.close().wait() }
         connection = nil
         unanswered.removeAll()
+        for (_, answer) in unsent { answer.fail(PostgresError.connectionClosed) }
+        unsent.removeAll()
         prepared.removeAll()
     }
 
@@ -67,52 +69,83 @@ final class PostgresSession {
 
     /// Statements sent and not waited for yet, oldest first.
     private var unanswered: [EventLoopFuture<[PostgresRow]>] = []
+    /// Statements handed to `send` that are not on the connection yet, oldest first, with
+    /// the promises of their answers. They go on the connection from its event loop, all of
+    /// them in one task, when the thread next waits.
+    private var unsent: [(Statement, EventLoopPromise<[PostgresRow]>)] = []
 
-    /// Sends a statement without waiting for its answer, which the next `run` waits for
-    /// first: the connection answers in order, so a batch's BEGIN, or its events before
-    /// COMMIT, cost no round trip of their own.
+    /// Sends a statement without waiting for its answer, which the next `run` or `answers`
+    /// waits for first: the connection answers in order, so a batch's BEGIN, or its events
+    /// before COMMIT, cost no round trip of their own.
     @discardableResult
-    func send(_ sql: String, _ values: [PostgresValue] = []) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
-        let future = try dispatch(try connected(), sql, values)
-        unanswered.append(future)
-        return future
+    func send(_ sql: String, _ values: [PostgresValue] = [], planAfresh: Bool = false) throws(StoreError)
+        -> EventLoopFuture<[PostgresRow]>
+    {
+        let connection = try connected()
+        let statement = try statement(connection, sql, values, planAfresh: planAfresh)
+        let answer = connection.eventLoop.makePromise(of: [PostgresRow].self)
+        unsent.append((statement, answer))
+        unanswered.append(answer.futureResult)
+        return answer.futureResult
     }
 
     /// Runs one statement and returns its rows, once every statement sent before it has
-    /// answered (a failure of one of those is the failure). `committing` marks the COMMIT,
-    /// whose lost answer leaves the outcome unknown (`inDoubt`) rather than "not applied".
+    /// answered (a failure of one of those is the failure). `committing`: see `answers`.
     /// `planAfresh`: the statement is never prepared, so each run gets a plan made for its
-    /// values (see `dispatch`).
+    /// values (see `statement`).
     @discardableResult
     func run(_ sql: String, _ values: [PostgresValue] = [], committing: Bool = false, planAfresh: Bool = false) throws(StoreError)
         -> [PostgresRow]
     {
-        let future = try dispatch(try connected(), sql, values, planAfresh: planAfresh)
+        try answers([try send(sql, values, planAfresh: planAfresh)], committing: committing)[0]
+    }
+
+    /// The rows of statements sent with `send`, once every statement sent so far has
+    /// answered (a failure of any is the failure): a batch's statements that do not depend
+    /// on each other go out together and cost one round trip. `committing` marks a wait
+    /// that includes the COMMIT, whose lost answer leaves the outcome unknown (`inDoubt`)
+    /// rather than "not applied".
+    ///
+    /// The statements go to postgres-nio's event loop in one task, and the thread sleeps
+    /// once, until the last answer. Called from this thread, each statement took four tasks
+    /// on the loop (its write and the callbacks on its future), each a wake-up of the loop
+    /// that preempted the writer on a small machine, and each `wait()` on a future took
+    /// one more, however many answers were already in.
+    func answers(_ sent: [EventLoopFuture<[PostgresRow]>], committing: Bool = false) throws(StoreError) -> [[PostgresRow]] {
+        let pending = unanswered
+        unanswered.removeAll()
+        guard let last = pending.last else { return [] }
+        let outcomes = Outcomes()
+        let answered = DispatchSemaphore(value: 0)
+        let loop = last.eventLoop
+        let statements = unsent
+        unsent.removeAll()
+        loop.execute {
+            Self.put(statements)
+            EventLoopFuture.whenAllComplete(pending, on: loop).whenSuccess { results in
+                outcomes.results.withLock { $0 = results }
+                answered.signal()
+            }
+        }
+        answered.wait()
         do {
-            try waitForUnanswered()
-            return try future.wait()
+            let rows = try outcomes.results.withLock { $0 }.map { try $0.get() }
+            // A future answered in an earlier wait (a `run` between its `send` and this)
+            // is read the slow way.
+            return try sent.map { future in try pending.firstIndex { $0 === future }.map { rows[$0] } ?? future.wait() }
         } catch {
             throw classify(error, committing: committing)
         }
     }
 
-    /// The rows of statements sent with `send`, once every statement sent so far has
-    /// answered (a failure of any is the failure): a batch's statements that do not depend
-    /// on each other go out together and cost one round trip.
-    func answers(_ sent: [EventLoopFuture<[PostgresRow]>]) throws(StoreError) -> [[PostgresRow]] {
-        do {
-            try waitForUnanswered()
-            return try sent.map { try $0.wait() }
-        } catch {
-            throw classify(error, committing: false)
-        }
+    /// The answers of a round, handed from the event loop to the waiting thread.
+    private final class Outcomes: Sendable {
+        let results = Mutex<[Result<[PostgresRow], any Error>]>([])
     }
 
     /// Waits for every statement sent and not waited for yet; throws the first failure.
-    private func waitForUnanswered() throws {
-        let earlier = unanswered
-        unanswered.removeAll()
-        for statement in earlier { _ = try statement.wait() }
+    private func waitForUnanswered() throws(StoreError) {
+        _ = try answers([])
     }
 
     /// Statements prepared on this connection, by their text.
@@ -121,31 +154,61 @@ final class PostgresSession {
     /// built per call (a list with its filters) cannot pile up plans on the server.
     static let preparedLimit = 256
 
-    /// Sends one statement. One with parameters (every transition, claim and event insert)
-    /// is prepared the first time this connection sees it and executed by name from then on:
-    /// parsed and planned once, instead of on every call, which cost PostgreSQL several times
-    /// the statements' own execution time. One without (BEGIN, COMMIT) goes as it is, and so
-    /// does one whose best plan depends on its values (`planAfresh`).
-    private func dispatch(
-        _ connection: PostgresConnection, _ sql: String, _ values: [PostgresValue], planAfresh: Bool = false
-    ) throws(StoreError) -> EventLoopFuture<[PostgresRow]> {
-        if let statement = prepared[sql] { return statement.execute(values.map(\.data)) }
+    /// A statement ready to go on the connection. One with parameters (every transition,
+    /// claim and event insert) is prepared the first time this connection sees it and
+    /// executed by name from then on: parsed and planned once, instead of on every call,
+    /// which cost PostgreSQL several times the statements' own execution time. One without
+    /// (BEGIN, COMMIT) goes as it is, and so does one whose best plan depends on its values
+    /// (`planAfresh`).
+    private func statement(
+        _ connection: PostgresConnection, _ sql: String, _ values: [PostgresValue], planAfresh: Bool
+    ) throws(StoreError) -> Statement {
+        if let statement = prepared[sql] { return .prepared(statement, values.map(\.data)) }
         guard !values.isEmpty, !planAfresh, prepared.count < Self.preparedLimit else {
-            return connection.query(PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger: logger).map(\.rows)
+            return .unnamed(connection, PostgresQuery(unsafeSQL: sql, binds: PostgresBindings(values)), logger)
         }
         let statement: PreparedQuery
         do {
-            // Waited for here, once per statement and connection: executing it by name must
-            // follow the preparation on the wire, and nothing may slip in between.
+            // Waited for here, once per statement and connection, after the statements
+            // queued before it: executing it by name must follow the preparation on the
+            // wire, and nothing may slip in between.
+            startUnsent(on: connection.eventLoop)
             statement = try connection.prepare(query: Self.typed(sql, values)).wait()
         } catch {
             // A statement sent before it may have failed and aborted the transaction: that
             // failure is the one to report.
-            do { try waitForUnanswered() } catch { throw classify(error, committing: false) }
+            try waitForUnanswered()
             throw classify(error, committing: false)
         }
         prepared[sql] = statement
-        return statement.execute(values.map(\.data))
+        return .prepared(statement, values.map(\.data))
+    }
+
+    /// Puts the queued statements on the connection without waiting for their answers.
+    private func startUnsent(on loop: any EventLoop) {
+        guard !unsent.isEmpty else { return }
+        let statements = unsent
+        unsent.removeAll()
+        loop.execute { Self.put(statements) }
+    }
+
+    /// Puts statements on the connection, in order; runs on the connection's event loop,
+    /// where postgres-nio schedules nothing more for them.
+    private static func put(_ statements: [(Statement, EventLoopPromise<[PostgresRow]>)]) {
+        for (statement, answer) in statements { statement.execute().cascade(to: answer) }
+    }
+
+    /// A statement with its values, as it goes on the connection.
+    private enum Statement: Sendable {
+        case prepared(PreparedQuery, [PostgresData])
+        case unnamed(PostgresConnection, PostgresQuery, Logger)
+
+        func execute() -> EventLoopFuture<[PostgresRow]> {
+            switch self {
+            case .prepared(let statement, let values): statement.execute(values)
+            case .unnamed(let connection, let query, let logger): connection.query(query, logger: logger).map(\.rows)
+            }
+        }
     }
 
     /// `sql` with the type of every parameter that has no cast written after it: postgres-nio
