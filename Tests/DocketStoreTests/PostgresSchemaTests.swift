@@ -128,6 +128,28 @@ struct PostgresSchemaTests {
         #expect(completed.kind == .completed && completed.data == nil && completed.peer == nil)
     }
 
+    /// Statements sent without waiting answer in order, each with its own rows, also when a
+    /// `run` in between waited for them; the first failure among them is the one reported,
+    /// and the session serves the next statement.
+    @Test func sentStatements_keepTheirRows_acrossAnEarlierWait() throws {
+        let db = try TemporaryDatabase(.postgresql)
+        let session = (db.store as! PostgresJobStore).session
+        let first = try session.send("SELECT $1::int8 + 1", [.int(41)])
+        let second = try session.send("SELECT $1::text", [.text("two")])
+        #expect(try session.run("SELECT 3::int8").first?.makeRandomAccess().int(0) == 3)
+        let rows = try session.answers([first, second])
+        #expect(rows[0].first?.makeRandomAccess().int(0) == 42)
+        #expect(rows[1].first?.makeRandomAccess().text(0) == "two")
+        try session.send("SELECT 1 / $1::int8", [.int(0)])
+        let after = try session.send("SELECT 5::int8")
+        #expect {
+            _ = try session.answers([after])
+        } throws: { error in
+            "\(error)".contains("division by zero")
+        }
+        #expect(try session.run("SELECT 6::int8").first?.makeRandomAccess().int(0) == 6)
+    }
+
     /// A parameter without a cast gets its bound type written in; one with a cast, or inside
     /// a string literal, is left as it is.
     @Test func preparedStatementText_typesItsParameters() {

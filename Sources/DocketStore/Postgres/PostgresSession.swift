@@ -114,10 +114,22 @@ final class PostgresSession {
     func answers(_ sent: [EventLoopFuture<[PostgresRow]>], committing: Bool = false) throws(StoreError) -> [[PostgresRow]] {
         let pending = unanswered
         unanswered.removeAll()
-        guard let last = pending.last else { return [] }
+        do {
+            let rows = try outcomes(of: pending).map { try $0.get() }
+            // A future answered in an earlier wait (a `run` between its `send` and this)
+            // is read the slow way.
+            return try sent.map { future in try pending.firstIndex { $0 === future }.map { rows[$0] } ?? future.wait() }
+        } catch {
+            throw classify(error, committing: committing)
+        }
+    }
+
+    /// Puts the queued statements on the connection and sleeps until every one of `pending`
+    /// has answered, in one task on the connection's event loop.
+    private func outcomes(of pending: [EventLoopFuture<[PostgresRow]>]) -> [Result<[PostgresRow], any Error>] {
+        guard let loop = pending.last?.eventLoop else { return [] }
         let outcomes = Outcomes()
         let answered = DispatchSemaphore(value: 0)
-        let loop = last.eventLoop
         let statements = unsent
         unsent.removeAll()
         loop.execute {
@@ -128,14 +140,7 @@ final class PostgresSession {
             }
         }
         answered.wait()
-        do {
-            let rows = try outcomes.results.withLock { $0 }.map { try $0.get() }
-            // A future answered in an earlier wait (a `run` between its `send` and this)
-            // is read the slow way.
-            return try sent.map { future in try pending.firstIndex { $0 === future }.map { rows[$0] } ?? future.wait() }
-        } catch {
-            throw classify(error, committing: committing)
-        }
+        return outcomes.results.withLock { $0 }
     }
 
     /// The answers of a round, handed from the event loop to the waiting thread.
