@@ -98,8 +98,9 @@ public final class PostgresJobStore: PostgresJobReader, JobStore {
         if events.isEmpty && !wokenQueues.isEmpty {
             try session.send("SELECT pg_notify($1, $2)", [.text(channel), .text(notification(seq: nil))])
         }
-        let committed = try session.send("COMMIT")
-        let answers = try session.answers([inserted, committed].compactMap { $0 }, committing: true)
+        try session.send("COMMIT")
+        // Waits for every statement sent, the COMMIT included.
+        let answers = try session.answers(inserted.map { [$0] } ?? [], committing: true)
         if inserted != nil {
             guard let base = answers[0].first?.makeRandomAccess().int(0) else {
                 throw .inDoubt("the seqs of a committed transaction's events could not be read back")

@@ -38,8 +38,7 @@ final class PostgresSession {
         if let connection { _ = try? connection.close().wait() }
         connection = nil
         unanswered.removeAll()
-        for (_, answer) in unsent { answer.fail(PostgresError.connectionClosed) }
-        unsent.removeAll()
+        for (_, answer) in takeUnsent() { answer.fail(PostgresError.connectionClosed) }
         prepared.removeAll()
     }
 
@@ -130,8 +129,7 @@ final class PostgresSession {
         guard let loop = pending.last?.eventLoop else { return [] }
         let outcomes = Outcomes()
         let answered = DispatchSemaphore(value: 0)
-        let statements = unsent
-        unsent.removeAll()
+        let statements = takeUnsent()
         loop.execute {
             Self.put(statements)
             EventLoopFuture.whenAllComplete(pending, on: loop).whenSuccess { results in
@@ -191,10 +189,15 @@ final class PostgresSession {
 
     /// Puts the queued statements on the connection without waiting for their answers.
     private func startUnsent(on loop: any EventLoop) {
-        guard !unsent.isEmpty else { return }
-        let statements = unsent
-        unsent.removeAll()
+        let statements = takeUnsent()
+        guard !statements.isEmpty else { return }
         loop.execute { Self.put(statements) }
+    }
+
+    /// The queued statements, which the caller puts on the connection.
+    private func takeUnsent() -> [(Statement, EventLoopPromise<[PostgresRow]>)] {
+        defer { unsent.removeAll() }
+        return unsent
     }
 
     /// Puts statements on the connection, in order; runs on the connection's event loop,
