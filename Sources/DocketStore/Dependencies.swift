@@ -18,6 +18,8 @@ protocol DependencySteps: AnyObject {
     func block(_ job: Int64, waitingFor waiting: [Int64]) throws(StoreError)
     /// `dependency` completed: the blocked jobs among `jobs` stop waiting for it, and those
     /// left waiting for nothing become eligible (version + 1, `dependencies_met`), returned.
+    /// Their `run_at` becomes now unless it is still ahead: `run_at` says when a job became
+    /// eligible, which queue lag, the wait histogram and claim order read on every daemon.
     func release(_ jobs: [Int64], from dependency: Int64, _ context: ChangeContext) throws(StoreError) -> [Job]
     /// `dependency` failed or was cancelled: the blocked jobs among `jobs` are cancelled
     /// (version + 1, `last_error` naming it), returned.

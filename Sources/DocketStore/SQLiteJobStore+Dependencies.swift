@@ -63,7 +63,8 @@ extension SQLiteJobStore: DependencySteps {
             }
             let job = try guarded(
                 JobVersion(job: dependent.job.id, version: dependent.job.version), operation: "release", from: ["blocked"],
-                set: "state = CASE WHEN run_at > ?3 THEN 'scheduled' ELSE 'pending' END, waiting_for = NULL", context: context)
+                set: "state = CASE WHEN run_at > ?3 THEN 'scheduled' ELSE 'pending' END, run_at = max(run_at, ?3), waiting_for = NULL",
+                context: context)
             try record(.dependenciesMet, job, context, data: nil)
             return job
         }

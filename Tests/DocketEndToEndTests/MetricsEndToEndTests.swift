@@ -63,28 +63,36 @@ struct MetricsEndToEndTests {
         await client.close()
     }
 
-    /// A job that waited for another counts its wait from when that one completed, not from
-    /// its enqueue: the time it was blocked is the pipeline's, not a want of workers.
-    @Test(arguments: Backend.available) func waitOfReleasedJob_countsFromItsRelease(_ backend: Backend) async throws {
+    /// A job that waited for another counts its wait, and its queue's lag, from when that one
+    /// completed, not from its enqueue: the time it was blocked is the pipeline's, not a want
+    /// of workers. On PostgreSQL it is claimed through a second daemon, which never saw the
+    /// release and knows it only from the job.
+    @Test(arguments: Backend.available) func releasedJob_waitAndLagCountFromItsRelease(_ backend: Backend) async throws {
         let daemon = try await Daemon(backend)
+        let claimingDaemon = try await backend == .postgresql ? Daemon(sharing: daemon) : daemon
         let client = try await daemon.connect()
+        let claimer = try await claimingDaemon.connect()
         let first = try await client.job(["op": "enqueue", "queue": "stage1"])
         _ = try await client.job(["op": "enqueue", "queue": "stage2", "after": [first["id"]!]])
         let running = try await client.job(["op": "claim", "queue": "stage1"])
         try await Task.sleep(for: .seconds(2))
-        // The release happens after the complete is sent, and the claim before its answer
-        // arrives, so the wait fits in between, however slowly this process gets to run; the
-        // wait counted from the enqueue would be two seconds longer.
+        // The release happens after the complete is sent, and the scrape and the claim before
+        // the claim's answer arrives, so the lag and the wait fit in between, however slowly
+        // this process gets to run; counted from the enqueue they would be two seconds longer.
         let completeSent = ContinuousClock.now
         _ = try await client.job(["op": "complete", "job": running["id"]!, "version": running["version"]!])
-        _ = try await client.job(["op": "claim", "queue": "stage2"])
+        let lag = try await Scrape.parse(try await Scrape.viaOp(claimer)).value("docket_queue_lag_seconds", ["queue": "stage2"])
+        _ = try await claimer.job(["op": "claim", "queue": "stage2"])
         let between = (ContinuousClock.now - completeSent) / .seconds(1)
-        let scrape = try await Scrape.parse(try await Scrape.viaOp(client))
-        #expect(scrape.value("docket_job_wait_seconds_count", ["queue": "stage2"]) == 1)
+        let scrape = try await Scrape.parse(try await Scrape.viaOp(claimer))
         // Times are whole milliseconds on the daemon's side.
+        #expect((lag ?? 99) <= between + 0.002)
+        #expect(scrape.value("docket_job_wait_seconds_count", ["queue": "stage2"]) == 1)
         #expect((scrape.value("docket_job_wait_seconds_sum", ["queue": "stage2"]) ?? 99) <= between + 0.002)
-        #expect((scrape.value("docket_job_run_seconds_sum", ["queue": "stage1"]) ?? 0) >= 2)
+        let runTimes = try await Scrape.parse(try await Scrape.viaOp(client))
+        #expect((runTimes.value("docket_job_run_seconds_sum", ["queue": "stage1"]) ?? 0) >= 2)
         await client.close()
+        await claimer.close()
     }
 
     /// Two daemons on one PostgreSQL database: each counts what went through it, and both

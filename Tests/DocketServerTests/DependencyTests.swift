@@ -50,6 +50,27 @@ struct DependencyTests {
         #expect(waiter.last?.claimedJob??.id == jobs[3].id, "the release wakes a waiting claim in the same batch")
     }
 
+    /// A released job is eligible from its release, so its run_at moves there (one still
+    /// ahead stays): it queues behind jobs that were eligible before it, and queue lag and
+    /// the wait histogram, which read run_at on whichever daemon claims it, count from then.
+    @Test(arguments: Backend.available) func release_movesRunAtToTheRelease(_ backend: Backend) throws {
+        let h = try CoordinatorHarness(backend)
+        let enqueuedAt = h.now
+        let jobs = h.enqueueAll([
+            EnqueueRequest(queue: "q", payload: RawJSON("first")),
+            EnqueueRequest(queue: "q", payload: RawJSON("then"), afterIndex: [0]),
+            EnqueueRequest(queue: "q", payload: RawJSON("tomorrow"), runAt: .after(milliseconds: 86_400_000), afterIndex: [0]),
+        ])
+        h.now += 5000
+        let meanwhile = try #require(h.enqueue())
+        h.now += 5000
+        _ = try h.claimAndFinish(jobs[0].id)
+        #expect(try h.job(jobs[1].id).runAt == h.now)
+        #expect(try h.job(jobs[2].id).runAt == enqueuedAt + 86_400_000)
+        #expect(try h.store.oldestEligible() == ["q": meanwhile.runAt])
+        #expect(h.claim()?.claimedJob??.id == meanwhile.id, "eligible before the release, so claimed first")
+    }
+
     /// Three levels with a failure in the middle: everything downstream is cancelled in the
     /// same transaction, transitively, naming the dependency; a retry waits again.
     @Test(arguments: Backend.available) func failureInTheMiddle_cancelsDownstream(_ backend: Backend) throws {

@@ -14,14 +14,10 @@ final class BatchMetrics {
     private var queues: [String: QueueInstruments] = [:]
     /// When each job running on a claim made here was claimed (ms), for the run time.
     private var claimedAt: [Int64: Int64] = [:]
-    /// When each job whose dependencies were met here became eligible (ms), for the wait: its
-    /// `run_at` is still when it was enqueued, and the time it was blocked is not waiting.
-    private var releasedAt: [Int64: Int64] = [:]
 
     /// Jobs claimed here but finished through another daemon of a shared store never come
-    /// back to the maps (nor released jobs claimed there); past this many entries the older
-    /// half of a map is dropped (those times go unobserved) rather than letting it grow
-    /// without end.
+    /// back to the map; past this many entries the older half of it is dropped (those times
+    /// go unobserved) rather than letting it grow without end.
     static let maxTrackedJobs = 200_000
 
     init(_ metrics: DocketMetrics) {
@@ -40,14 +36,12 @@ final class BatchMetrics {
     }
 
     private func record(_ outcome: Coordinator.Outcome) {
-        // Events first: a job released in this batch may be claimed in it too.
         for event in outcome.events { record(event) }
         for completion in outcome.completions {
             guard case .claimed(let job?) = completion.reply else { continue }
-            // A claim sets updated_at to its own time; the job became eligible at run_at, or
-            // when its last dependency completed, whichever came later.
-            let eligibleAt = max(job.runAt, releasedAt.removeValue(forKey: job.id) ?? job.runAt)
-            instruments(job.queue).wait.recordMilliseconds(max(0, job.updatedAt - eligibleAt))
+            // A claim sets updated_at to its own time, and run_at is when the job became
+            // eligible (a release moves it to the release's time).
+            instruments(job.queue).wait.recordMilliseconds(max(0, job.updatedAt - job.runAt))
         }
     }
 
@@ -61,24 +55,22 @@ final class BatchMetrics {
         }
         switch event.state {
         case .running:
-            if event.kind == .claimed { Self.track(event.job, at: event.at, in: &claimedAt) }
+            if event.kind == .claimed { trackClaim(of: event.job, at: event.at) }
         case .pending:
             claimedAt[event.job] = nil
-            if event.kind == .dependenciesMet { Self.track(event.job, at: event.at, in: &releasedAt) }
         case .completed, .failed, .cancelled:
             if event.state == .completed { queue.completed.increment() }
             if event.state == .failed { queue.failed.increment() }
             if let claimed = claimedAt.removeValue(forKey: event.job) { queue.run.recordMilliseconds(max(0, event.at - claimed)) }
-            releasedAt[event.job] = nil
         }
     }
 
-    private static func track(_ job: Int64, at time: Int64, in times: inout [Int64: Int64]) {
-        if times.count >= maxTrackedJobs {
-            let cutoff = times.values.sorted()[times.count / 2]
-            times = times.filter { $0.value > cutoff }
+    private func trackClaim(of job: Int64, at time: Int64) {
+        if claimedAt.count >= Self.maxTrackedJobs {
+            let cutoff = claimedAt.values.sorted()[claimedAt.count / 2]
+            claimedAt = claimedAt.filter { $0.value > cutoff }
         }
-        times[job] = time
+        claimedAt[job] = time
     }
 
     private func instruments(_ queue: String) -> QueueInstruments {

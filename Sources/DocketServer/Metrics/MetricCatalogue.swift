@@ -56,7 +56,7 @@ enum MetricCatalogue {
         "docket_waiting_claims", .gauge, "Claims parked in this docketd waiting for a job now. Per daemon.")
     static let jobWait = MetricSpec(
         "docket_job_wait_seconds", .histogram,
-        "Time from a job becoming eligible (its run_at, or the completion of its last dependency) to its claim, for claims made by this docketd. Per daemon.",
+        "Time from a job becoming eligible (its run_at, which the completion of its last dependency moves to that time) to its claim, for claims made by this docketd. Per daemon.",
         buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21600])
     static let jobRun = MetricSpec(
         "docket_job_run_seconds", .histogram,

@@ -47,7 +47,7 @@ extension PostgresJobStore: DependencySteps {
         let eligible = try session.run(
             """
             UPDATE docket_jobs SET state = CASE WHEN run_at > $2 THEN 'scheduled' ELSE 'pending' END, waiting_for = NULL,
-                                   version = version + 1, updated_at = $2
+                                   run_at = greatest(run_at, $2), version = version + 1, updated_at = $2
             WHERE id = ANY($1::int8[]) AND state = 'blocked' AND cardinality(waiting_for) = 0
             RETURNING \(Self.jobColumns)
             """, [.intArray(jobs), .int(context.now)]
