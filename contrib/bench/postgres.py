@@ -60,6 +60,11 @@ children that exited during the run, from the postmaster's cutime/cstime); the g
 the bench or worker processes' rusage. Runs are interleaved (run 1 of every server, then run 2,
 ...), so a machine that speeds up or slows down favours none of them; medians are reported.
 
+Commits and WAL flushes per cycle are the cluster's own counts over each run (the sum of
+pg_stat_database.xact_commit, and pg_stat_wal.wal_sync): a plain worker commits once per
+request, but PostgreSQL flushes the WAL once for all the commits waiting at that moment, so
+its flushes per cycle show how much its own group commit already saves it.
+
     contrib/bench/postgres.py                                  # everything, 10 s x 3 runs
     contrib/bench/postgres.py --quick                          # a smoke run: every row, 2 s, 1 run
     contrib/bench/postgres.py --only docket-pg-1 skiplocked --clients 8 --seconds 5
@@ -168,6 +173,14 @@ class Cluster:
     def version(self):
         return self.psql("SHOW server_version")
 
+    def commits_and_flushes(self):
+        """Transactions committed in every database so far, and WAL flushes (fsyncs of the WAL,
+        however many commits each covered). Backends report both when they exit, so this is
+        read once a run's connections have closed, and before its database is dropped."""
+        time.sleep(0.3)
+        commits, flushes = self.psql("SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::int8, wal_sync FROM pg_stat_wal").split("|")
+        return int(commits), int(flushes)
+
     def cpu(self):
         """CPU seconds of the whole cluster so far: the postmaster, its live children, and its
         reaped children (cutime/cstime)."""
@@ -185,6 +198,12 @@ class Cluster:
             if int(fields[1]) == master:
                 total += int(fields[11]) + int(fields[12])
         return total / TICKS
+
+
+def per_cycle_commits(before, after, cycles):
+    """Commits and WAL flushes per cycle: PostgreSQL's own group commit shows as fewer flushes
+    than commits when concurrent transactions share one fsync."""
+    return {"commits": (after[0] - before[0]) / max(cycles, 1), "flushes": (after[1] - before[1]) / max(cycles, 1)}
 
 
 # --- Generators: run to the end and read their rusage ----------------------------------------
@@ -271,6 +290,7 @@ class Docket:
                 socks.append(sock)
             if self.postgres:
                 self.cluster.psql("CHECKPOINT")
+                counted_before = self.cluster.commits_and_flushes()
             commands = [[self.args.docket, "--socket", sock, "bench", "--producers", str(p), "--consumers", str(c),
                          "--duration", f"{round(seconds * 1000)}ms", "--queue", f"bench-{index}", "--json"]
                         for index, (sock, p, c) in enumerate(zip(socks, split(clients, self.daemons), split(clients, self.daemons)))]
@@ -292,8 +312,8 @@ class Docket:
                 if proc.poll() is not None:
                     raise Failed(f"docketd {index} exited during the run:\n{tail(os.path.join(folder, f'docketd-{index}.log'))}")
             per = lambda cpu: None if cpu is None else cpu / max(cycles, 1) * 1e6
-            return {"rate": rate, "docketd": per(docketd_cpu), "postgres": per(pg_cpu), "generator": per(generator_cpu),
-                    "elapsed": max(r["elapsed_ms"] for r in reports) / 1000}
+            outcome = {"rate": rate, "docketd": per(docketd_cpu), "postgres": per(pg_cpu), "generator": per(generator_cpu),
+                       "elapsed": max(r["elapsed_ms"] for r in reports) / 1000, "cycles": cycles}
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -305,7 +325,11 @@ class Docket:
                     proc.kill()
                     proc.wait()
             if self.postgres:
+                counted_after = self.cluster.commits_and_flushes()
                 self.cluster.drop_db(db)
+        if self.postgres:
+            outcome.update(per_cycle_commits(counted_before, counted_after, outcome["cycles"]))
+        return outcome
 
 
 SKIPLOCKED_SCHEMA = """
@@ -342,6 +366,7 @@ class Peer:
             else:
                 run_generators([self.worker(db, "--install")], folder, timeout=120)
             self.cluster.psql("CHECKPOINT")
+            counted_before = self.cluster.commits_and_flushes()
             processes = max(1, min(self.args.peer_processes, clients))
             commands = [self.worker(db, "--queue", f"bench-{index}", "--producers", str(p), "--consumers", str(c),
                                     "--seconds", str(seconds))
@@ -354,8 +379,10 @@ class Peer:
             cycles = sum(r["cycles"] for r in reports)
             rate = sum(r["cycles"] / r["elapsed"] for r in reports)
             generator_cpu = sum(cpu for _, cpu in results)
-            return {"rate": rate, "docketd": None, "postgres": pg_cpu / max(cycles, 1) * 1e6,
-                    "generator": generator_cpu / max(cycles, 1) * 1e6, "elapsed": max(r["elapsed"] for r in reports)}
+            outcome = {"rate": rate, "docketd": None, "postgres": pg_cpu / max(cycles, 1) * 1e6,
+                       "generator": generator_cpu / max(cycles, 1) * 1e6, "elapsed": max(r["elapsed"] for r in reports)}
+            outcome.update(per_cycle_commits(counted_before, self.cluster.commits_and_flushes(), cycles))
+            return outcome
         finally:
             self.cluster.drop_db(db)
 
@@ -617,19 +644,21 @@ def main():
         rated = [(medians[(k, clients)]["rate"], k) for k in peers if (k, clients) in medians]
         if rated:
             best[clients] = max(rated)
-    print("| server | clients | cycles/s (runs) | median | docketd CPU µs/cycle | postgres CPU µs/cycle | generator CPU µs/cycle | × best PostgreSQL peer |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| server | clients | cycles/s (runs) | median | docketd CPU µs/cycle | postgres CPU µs/cycle | generator CPU µs/cycle "
+          "| commits/cycle | WAL flushes/cycle | × best PostgreSQL peer |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key in chosen:
         for clients in args.clients:
             runs = results[(key, clients)]
             if not runs:
-                print(f"| {servers[key].name} | {clients}+{clients} | failed | — | — | — | — | — |")
+                print(f"| {servers[key].name} | {clients}+{clients} | failed | — | — | — | — | — | — | — |")
                 continue
             m = medians[(key, clients)]
             each = " · ".join(f"{r['rate']:,.0f}" for r in runs)
             ratio = f"{m['rate'] / best[clients][0]:.2f}×" if key.startswith("docket") and clients in best else "—"
             print(f"| {servers[key].name} | {clients}+{clients} | {each} | {m['rate']:,.0f} | {fmt(m['docketd'])} | "
-                  f"{fmt(m['postgres'])} | {fmt(m['generator'])} | {ratio} |", flush=True)
+                  f"{fmt(m['postgres'])} | {fmt(m['generator'])} | {fmt(m.get('commits'), 2)} | {fmt(m.get('flushes'), 2)} | {ratio} |",
+                  flush=True)
     for clients in args.clients:
         if clients not in best:
             continue
