@@ -175,8 +175,9 @@ class Cluster:
 
     def commits_and_flushes(self):
         """Transactions committed in every database so far, and WAL flushes (fsyncs of the WAL,
-        however many commits each covered). Backends report both when they exit, so this is
-        read once a run's connections have closed, and before its database is dropped."""
+        however many commits each covered). Backends report both when they exit, so the count
+        after a run is taken once its connections have closed (the pause lets the last of them
+        report), and before its database is dropped, which takes that database's row with it."""
         time.sleep(0.3)
         commits, flushes = self.psql("SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::int8, wal_sync FROM pg_stat_wal").split("|")
         return int(commits), int(flushes)
